@@ -1,0 +1,49 @@
+# The course's commands. On a fresh machine with Python 3.11:
+#   make lab    set up what is missing, open JupyterLab on notebooks/   (HEADLESS=1: no browser)
+#   make test   set up what is missing, run every check
+#   make outputs  store the outputs nbval compares in solutions/ (after editing a solution)
+#   make release  regenerate notebooks/ from solutions/ (after editing a solution)
+
+SHELL    := /bin/bash
+VENV     ?= .venv
+PYTHON   ?= $(shell command -v python3.11 || command -v python3)
+PY       := $(VENV)/bin/python
+STAMP    := $(VENV)/.course-installed
+PORT     ?= 8888
+HEADLESS ?=
+JOBS     ?= 2
+PYTEST_ARGS ?=
+
+# nbgrader runs commands of its own environment (alembic): the venv comes first on PATH.
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+
+.PHONY: install lab test release outputs kernel clean-course
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if v == (3, 11) else print(f"Python 3.11 is needed, found {v[0]}.{v[1]} at $(PYTHON); set PYTHON=/path/to/python3.11") or 1)'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@touch $@
+
+kernel: $(STAMP)
+	@$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (dl-course)" >/dev/null
+	@echo "Jupyter kernel 'Python 3 (dl-course)' installed in $(VENV)"
+
+lab: kernel
+	cd notebooks && jupyter lab --ServerApp.port=$(PORT) --ServerApp.ip=127.0.0.1 $(if $(HEADLESS),--no-browser)
+
+test: $(STAMP)
+	COURSE_QUICK=1 MPLBACKEND=Agg $(PY) -m pytest -n $(JOBS) --dist loadfile $(PYTEST_ARGS)
+
+release: $(STAMP)
+	$(PY) -m autograde.release
+
+# After editing a solution: store the outputs nbval compares (NAMES=... for some assignments), then release.
+outputs: $(STAMP)
+	COURSE_QUICK=1 MPLBACKEND=Agg $(PY) -m autograde.outputs $(NAMES)
+
+clean-course:
+	rm -rf autograde/gradebook.db autograde/submitted autograde/autograded autograde/feedback

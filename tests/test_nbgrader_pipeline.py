@@ -1,0 +1,47 @@
+"""End to end through real nbgrader: release, validate, autograde, read the gradebook.
+
+For every graded assignment: the solution gets full marks on every autograded cell and
+the untouched release gets zero on every autograded cell.
+"""
+import pytest
+
+from harness import autograded_cells, graded_assignments
+
+GRADED = graded_assignments()
+
+
+def test_there_is_graded_work():
+    assert "01_hw0_warmup" in GRADED
+
+
+@pytest.mark.parametrize("assignment", GRADED)
+def test_solution_full_marks_release_zero(course, assignment):
+    c = course(assignment)
+    released = c.release(assignment)
+    notebooks = sorted(p.name for p in released.glob("*.ipynb"))
+    assert notebooks, f"nothing released for {assignment}"
+    source = c.root / "solutions" / assignment
+    c.submit("solution", assignment, {n: source / n for n in notebooks})
+    c.submit("untouched", assignment, {n: released / n for n in notebooks})
+    c.autograde(assignment)
+    full = c.cell_scores(assignment, "solution")
+    zero = c.cell_scores(assignment, "untouched")
+    expected = {}
+    for n in notebooks:
+        expected.update(autograded_cells(source / n))
+    assert expected, f"{assignment} has no autograded cells"
+    for grade_id, points in expected.items():
+        assert full[grade_id] == (points, points), f"solution: {grade_id} scored {full[grade_id]}, expected {points}"
+        assert zero[grade_id][0] == 0, f"untouched release: {grade_id} scored {zero[grade_id][0]}, expected 0"
+
+
+def test_validate_hw0(course):
+    """`nbgrader validate` passes on the solution and, with --invert, on the release (every test fails)."""
+    c = course("01_hw0_warmup")
+    released = c.release("01_hw0_warmup") / "01_hw0_warmup.ipynb"
+    ok, out = c.validate(c.root / "solutions" / "01_hw0_warmup" / "01_hw0_warmup.ipynb")
+    assert ok, out
+    ok, out = c.validate(released, invert=True)
+    assert ok, out
+    ok, out = c.validate(released)
+    assert not ok, "the untouched release must not validate:\n" + out
