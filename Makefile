@@ -1,5 +1,6 @@
 # The course's commands. On a fresh machine with Python 3.11:
-#   make lab    set up what is missing, open JupyterLab on notebooks/   (HEADLESS=1: no browser)
+#   make lab    set up what is missing, open JupyterLab on notebooks/   (HEADLESS=1: no browser;
+#               LAB_DIR=. for TAs, so formgrader sees the whole course; PORT=..., LAB_ARGS=...)
 #   make test   set up what is missing, run every check
 #   make outputs  store the outputs nbval compares in solutions/ (after editing a solution)
 #   make release  regenerate notebooks/ from solutions/ (after editing a solution)
@@ -11,6 +12,8 @@ PY       := $(VENV)/bin/python
 STAMP    := $(VENV)/.course-installed
 PORT     ?= 8888
 HEADLESS ?=
+LAB_ARGS ?=
+LAB_DIR  ?= notebooks
 JOBS     ?= 2
 PYTEST_ARGS ?=
 
@@ -33,7 +36,8 @@ kernel: $(STAMP)
 	@echo "Jupyter kernel 'Python 3 (dl-course)' installed in $(VENV)"
 
 lab: kernel
-	cd notebooks && jupyter lab --ServerApp.port=$(PORT) --ServerApp.ip=127.0.0.1 $(if $(HEADLESS),--no-browser)
+	jupyter lab --ServerApp.root_dir=$(LAB_DIR) --ServerApp.port=$(PORT) --ServerApp.ip=127.0.0.1 \
+	  $(if $(HEADLESS),--no-browser) $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 test: $(STAMP)
 	COURSE_QUICK=1 MPLBACKEND=Agg $(PY) -m pytest -n $(JOBS) --dist loadfile $(PYTEST_ARGS)
