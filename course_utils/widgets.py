@@ -161,3 +161,131 @@ def activation_explorer(name: str = "LeakyReLU", param: float | None = None):
     box.choice, box.param, box.caption, box.image = choice, slider, caption, image
     return box
 
+
+
+# --------------------------------------------------------------------------- convolution explorer (03_convolution)
+# Where a kernel lands for a given input size, stride, padding and dilation.
+__all__ += ["draw_conv", "conv_explorer"]
+
+
+def draw_conv(i: int = 5, k: int = 3, s: int = 1, p: int = 0, d: int = 1, step: int = 0):
+    """Where a k x k kernel lands on an i x i input: the padded input with the taps of one output cell, and the output.
+
+    ``step`` numbers the output cells row by row (0 .. o*o - 1). Padding cells are grey, the input
+    pixels read for output cell ``step`` are blue (the window's outline shows the dilation), and that
+    output cell is orange. Returns a matplotlib ``Figure`` made without pyplot (it shows once, as the
+    value of a cell). Raises ``ValueError`` when the kernel does not fit the padded input.
+
+    Example:
+        >>> fig = draw_conv(5, k=3, s=2, p=1, step=4); fig.axes[1].get_title()
+        'output 3x3'
+    """
+    import numpy as np
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
+
+    from .conv import kernel_positions
+    from .shapes import output_size
+
+    o = output_size(i, k, s, p, d)
+    if not isinstance(step, int) or not 0 <= step < o * o:
+        raise ValueError(f"step must be an output cell index in 0..{o * o - 1} (output {o}x{o}), got {step!r}")
+    windows = kernel_positions(i, k, s, p, d)
+    r, c = divmod(step, o)
+    n = i + 2 * p
+    grid = np.ones((n, n, 3))
+    grid[:p, :], grid[n - p:, :], grid[:, :p], grid[:, n - p:] = 0.85, 0.85, 0.85, 0.85
+    for y in windows[r]:
+        for x in windows[c]:
+            grid[y + p, x + p] = (0.35, 0.6, 0.9)
+    out = np.ones((o, o, 3))
+    out[r, c] = (1.0, 0.65, 0.2)
+    fig = Figure(figsize=(7.5, 3.6))
+    ax_in, ax_out = fig.subplots(1, 2, gridspec_kw={"width_ratios": [n, max(o, n / 3)]})
+    for ax, img, size in ((ax_in, grid, n), (ax_out, out, o)):
+        ax.imshow(img, extent=(0, size, size, 0), interpolation="nearest")
+        ax.set_xticks(range(size + 1), [])
+        ax.set_yticks(range(size + 1), [])
+        ax.tick_params(length=0)
+        ax.grid(color="0.45", lw=0.6)
+        ax.set_xlim(0, size)
+        ax.set_ylim(size, 0)
+    y0, x0 = windows[r][0] + p, windows[c][0] + p
+    span = d * (k - 1) + 1
+    ax_in.add_patch(Rectangle((x0, y0), span, span, fill=False, edgecolor="tab:blue", lw=2.5))
+    if n <= 14:
+        for y in range(n):
+            for x in range(n):
+                if not (p <= y < n - p and p <= x < n - p):
+                    ax_in.text(x + 0.5, y + 0.5, "0", ha="center", va="center", fontsize=7, color="0.4")
+    ax_in.set_title(f"input {i}x{i}" + (f", padded to {n}x{n}" if p else ""))
+    ax_out.set_title(f"output {o}x{o}")
+    fig.suptitle(f"kernel {k}x{k}, stride {s}, padding {p}, dilation {d}: output cell ({r}, {c})", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def conv_explorer(i: int = 7, k: int = 3, s: int = 1, p: int = 0, d: int = 1):
+    """Sliders for input size, kernel, stride, padding and dilation -> the output size and where the kernel lands.
+
+    The "output cell" slider (and its play button, which animates it) walks the kernel over the input.
+    Returns a ``VBox``; ``box.controls`` maps "i", "k", "s", "p", "d", "step" and "play" to their widgets,
+    ``box.formula`` is the line with the output size and ``box.image`` the picture (PNG bytes of
+    :func:`draw_conv`), so code can drive it as a student would: ``box.controls["s"].value = 2``.
+
+    Example:
+        >>> box = conv_explorer(i=7, k=3); box.controls["p"].value = 1; box.formula.value.endswith("7x7")
+        True
+    """
+    import io
+
+    import ipywidgets as W
+
+    from .shapes import output_size
+
+    layout = W.Layout(width="260px")
+    sliders = {
+        "i": W.IntSlider(i, min=1, max=16, description="input i", layout=layout),
+        "k": W.IntSlider(k, min=1, max=7, description="kernel k", layout=layout),
+        "s": W.IntSlider(s, min=1, max=4, description="stride s", layout=layout),
+        "p": W.IntSlider(p, min=0, max=4, description="padding p", layout=layout),
+        "d": W.IntSlider(d, min=1, max=3, description="dilation d", layout=layout),
+    }
+    step = W.IntSlider(0, min=0, max=0, description="output cell", layout=layout)
+    play = W.Play(value=0, min=0, max=0, interval=700, description="animate")
+    W.jslink((play, "value"), (step, "value"))
+    formula = W.HTML()
+    image = W.Image(format="png")
+    busy = [False]
+
+    def render(_=None) -> None:
+        if busy[0]:
+            return
+        busy[0] = True
+        try:
+            v = {name: w.value for name, w in sliders.items()}
+            lhs = f"o = floor(({v['i']} + 2*{v['p']} - {v['d']}*({v['k']} - 1) - 1) / {v['s']}) + 1"
+            try:
+                o = output_size(v["i"], v["k"], v["s"], v["p"], v["d"])
+            except ValueError as e:
+                formula.value = f"<code>{lhs}</code>: no output, {e}"
+                image.value = b""
+                step.max = play.max = 0
+                return
+            step.max = play.max = o * o - 1
+            formula.value = f"<code>{lhs} = {o}</code>: output {o}x{o}"
+            fig = draw_conv(v["i"], v["k"], v["s"], v["p"], v["d"], step=step.value)
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png", dpi=80)
+            image.value = buf.getvalue()
+        finally:
+            busy[0] = False
+
+    for w in (*sliders.values(), step):
+        w.observe(render, names="value")
+    render()
+    box = W.VBox([W.HBox([sliders["i"], sliders["k"], sliders["s"]]),
+                  W.HBox([sliders["p"], sliders["d"]]), W.HBox([step, play]), formula, image])
+    box.controls = {**sliders, "step": step, "play": play}
+    box.formula, box.image = formula, image
+    return box
