@@ -162,6 +162,154 @@ def activation_explorer(name: str = "LeakyReLU", param: float | None = None):
     return box
 
 
+# --------------------------------------------------------------------------- receptive field (06b_hw2_receptive_field)
+# The explorer only wires sliders to functions the student writes in 06b (``gradient_map`` and,
+# optionally, ``receptive_field``): the answers stay in the notebook, the plumbing lives here.
+__all__ += ["receptive_field_layers", "draw_receptive_field", "receptive_field_explorer"]
+
+LayerSpec = tuple  # (kernel, stride, padding, dilation) of one conv or pooling layer
+
+
+def receptive_field_layers(depth: int, kernel: int = 3, stride: int = 1, dilation: int = 1,
+                           pool: bool = False) -> list[LayerSpec]:
+    """A stack of ``depth`` convolutions as ``(kernel, stride, padding, dilation)`` tuples.
+
+    Each convolution has "same" padding ``dilation * (kernel - 1) // 2``; with ``pool`` each one is
+    followed by a 2x2 pooling of stride 2, ``(2, 2, 0, 1)``. Used by :func:`receptive_field_explorer`
+    (taught in ``06b_hw2_receptive_field``).
+
+    Example:
+        >>> receptive_field_layers(2, kernel=3, stride=1, dilation=2, pool=True)
+        [(3, 1, 2, 2), (2, 2, 0, 1), (3, 1, 2, 2), (2, 2, 0, 1)]
+    """
+    for name, v in (("depth", depth), ("kernel", kernel), ("stride", stride), ("dilation", dilation)):
+        if not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name} must be an int >= 1, got {v!r}")
+    conv = (kernel, stride, dilation * (kernel - 1) // 2, dilation)
+    layers: list[LayerSpec] = []
+    for _ in range(depth):
+        layers.append(conv)
+        if pool:
+            layers.append((2, 2, 0, 1))
+    return layers
+
+
+def draw_receptive_field(grad, box: tuple[int, int, int, int] | None = None, ax=None,
+                         title: str | None = None):
+    """Heat map of an input-gradient map (H, W), with the analytic receptive field as a rectangle.
+
+    Args:
+        grad: tensor or array of shape (H, W): |d output unit / d input|.
+        box: ``(top, left, height, width)`` of the analytic receptive field in input pixels
+            (it may stick out of the image: that part lies in the padding).
+        ax: draw into this matplotlib axis (default: a new figure).
+
+    Returns the figure.
+
+    Example:
+        >>> import torch
+        >>> fig = draw_receptive_field(torch.ones(8, 8), box=(2, 2, 3, 3), title="3x3")
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from matplotlib.patches import Rectangle
+
+    g = np.abs(np.asarray(grad.detach().cpu() if hasattr(grad, "detach") else grad, dtype=float))
+    if g.ndim != 2:
+        raise ValueError(f"draw_receptive_field expects a map of shape (H, W), got {g.shape}")
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(4.2, 4.2))
+    else:
+        fig = ax.figure
+    shown = np.where(g > 0, g, np.nan)          # zero gradient (outside the field) stays white
+    ax.imshow(shown, cmap="viridis", interpolation="nearest")
+    ax.set_xlim(-0.5, g.shape[1] - 0.5)
+    ax.set_ylim(g.shape[0] - 0.5, -0.5)
+    if box is not None:
+        top, left, h, w = box
+        ax.add_patch(Rectangle((left - 0.5, top - 0.5), w, h, fill=False, edgecolor="red", lw=1.5,
+                               label="analytic receptive field"))
+        ax.legend(loc="lower right", fontsize="small")
+    ax.set_title(title or "input gradient of one output unit", fontsize=9)
+    ax.set_xlabel("input column")
+    ax.set_ylabel("input row")
+    return fig
+
+
+def receptive_field_explorer(gradient_map, receptive_field=None, size: int = 64):
+    """Sliders for depth, kernel, stride, dilation and pooling; shows the gradient map of one output unit.
+
+    Args:
+        gradient_map: ``gradient_map(layers, size, unit) -> (size, size)`` tensor, the student's
+            function of ``06b_hw2_receptive_field``.
+        receptive_field: optional ``receptive_field(layers) -> (rf, jump, start)``; when given, its
+            answer is drawn as a red rectangle over the measured map.
+        size: input size to start with (32, 64 or 128; a dropdown changes it).
+
+    Returns an ``ipywidgets.VBox`` whose controls are also attributes (``depth``, ``kernel``,
+    ``stride``, ``dilation``, ``pool``, ``size``), with ``caption`` (HTML), ``image`` (the plot
+    as PNG) and ``state`` (the last layers, unit, gradient map, box and message). Changing a
+    control redraws, in the notebook or from code.
+
+    Example:
+        >>> # receptive_field_explorer(gradient_map, receptive_field)
+    """
+    import ipywidgets as W
+
+    from .shapes import output_size
+
+    if size not in (32, 64, 128):
+        raise ValueError(f"size must be 32, 64 or 128, got {size!r}")
+    depth = W.IntSlider(value=2, min=1, max=6, description="depth")
+    kernel = W.Dropdown(options=[1, 3, 5, 7], value=3, description="kernel")
+    stride = W.Dropdown(options=[1, 2], value=1, description="stride")
+    dilation = W.IntSlider(value=1, min=1, max=4, description="dilation")
+    pool = W.Checkbox(value=False, description="2x2 pool after each conv")
+    size_w = W.Dropdown(options=[32, 64, 128], value=size, description="input size")
+    caption = W.HTML()
+    image = W.Image(format="png")
+    controls = [depth, kernel, stride, dilation, pool, size_w]
+    box = W.VBox([W.HBox(controls[:3]), W.HBox(controls[3:]), caption, image])
+    box.depth, box.kernel, box.stride, box.dilation, box.pool, box.size = controls
+    box.caption, box.image = caption, image
+
+    def update(_=None) -> None:
+        layers = receptive_field_layers(depth.value, kernel.value, stride.value, dilation.value, pool.value)
+        n = size_w.value
+        state = {"layers": layers, "size": n, "unit": None, "grad": None, "box": None, "message": ""}
+        box.state = state
+        try:
+            o = n
+            for k, s, p, d in layers:
+                o = output_size(o, k, s, p, d)
+        except ValueError:
+            state["message"] = f"An input of {n}x{n} is too small for this stack: pick a larger input."
+            caption.value, image.value = state["message"], b""
+            return
+        state["unit"] = unit = (o // 2, o // 2)
+        text = f"{len(layers)} layers, output {o}x{o}, gradient of output unit {unit}"
+        try:
+            state["grad"] = grad = gradient_map(layers, n, unit)
+            if receptive_field is not None:
+                rf, jump, start = receptive_field(layers)
+                state["box"] = (start + unit[0] * jump, start + unit[1] * jump, rf, rf)
+                text += f"<br>analytic: receptive field {rf}, jump {jump}, start {start} (red box)"
+        except NotImplementedError:
+            state["message"] = "Implement gradient_map (and receptive_field) first."
+            caption.value, image.value = state["message"], b""
+            return
+        nz = (grad.detach().abs() > 0).nonzero()
+        if len(nz):
+            h, w = (nz.max(0).values - nz.min(0).values + 1).tolist()
+            text += f"<br>measured: non-zero gradient over {h}x{w} input pixels"
+        caption.value = text
+        image.value = _png(draw_receptive_field(grad, state["box"]))
+
+    for w in controls:
+        w.observe(update, names="value")
+    update()
+    return box
+
 
 # --------------------------------------------------------------------------- convolution explorer (03_convolution)
 # Where a kernel lands for a given input size, stride, padding and dilation.
