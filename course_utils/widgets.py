@@ -321,15 +321,15 @@ def draw_conv(i: int = 5, k: int = 3, s: int = 1, p: int = 0, d: int = 1, step: 
 
     ``step`` numbers the output cells row by row (0 .. o*o - 1). Padding cells are grey, the input
     pixels read for output cell ``step`` are blue (the window's outline shows the dilation), and that
-    output cell is orange. Returns a matplotlib ``Figure`` made without pyplot (it shows once, as the
-    value of a cell). Raises ``ValueError`` when the kernel does not fit the padded input.
+    output cell is orange. Returns the matplotlib ``Figure`` (end a notebook line with ``;`` to show it
+    once). Raises ``ValueError`` when the kernel does not fit the padded input.
 
     Example:
         >>> fig = draw_conv(5, k=3, s=2, p=1, step=4); fig.axes[1].get_title()
         'output 3x3'
     """
+    import matplotlib.pyplot as plt
     import numpy as np
-    from matplotlib.figure import Figure
     from matplotlib.patches import Rectangle
 
     from .conv import kernel_positions
@@ -348,8 +348,8 @@ def draw_conv(i: int = 5, k: int = 3, s: int = 1, p: int = 0, d: int = 1, step: 
             grid[y + p, x + p] = (0.35, 0.6, 0.9)
     out = np.ones((o, o, 3))
     out[r, c] = (1.0, 0.65, 0.2)
-    fig = Figure(figsize=(7.5, 3.6))
-    ax_in, ax_out = fig.subplots(1, 2, gridspec_kw={"width_ratios": [n, max(o, n / 3)]})
+    fig, (ax_in, ax_out) = plt.subplots(1, 2, figsize=(7.5, 3.6),
+                                        gridspec_kw={"width_ratios": [n, max(o, n / 3)]})
     for ax, img, size in ((ax_in, grid, n), (ax_out, out, o)):
         ax.imshow(img, extent=(0, size, size, 0), interpolation="nearest")
         ax.set_xticks(range(size + 1), [])
@@ -388,6 +388,7 @@ def conv_explorer(i: int = 7, k: int = 3, s: int = 1, p: int = 0, d: int = 1):
     import io
 
     import ipywidgets as W
+    import matplotlib.pyplot as plt
 
     from .shapes import output_size
 
@@ -425,6 +426,7 @@ def conv_explorer(i: int = 7, k: int = 3, s: int = 1, p: int = 0, d: int = 1):
             fig = draw_conv(v["i"], v["k"], v["s"], v["p"], v["d"], step=step.value)
             buf = io.BytesIO()
             fig.savefig(buf, format="png", dpi=80)
+            plt.close(fig)
             image.value = buf.getvalue()
         finally:
             busy[0] = False
