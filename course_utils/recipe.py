@@ -1,0 +1,386 @@
+"""A fast reference recipe for CIFAR-10: about 90% test accuracy in minutes on a laptop CPU.
+
+Everything the ``07_training_cnns`` ladders teach, put together, plus the tricks that make
+the public speed records fast (studied from KellerJordan/cifar10-airbench and the
+"how to train your ResNet" posts, written anew here, one screen per part):
+
+1. **data**: the whole data set in memory as uint8; flip and 2-pixel translation on tensors
+   (:class:`~course_utils.data.TensorLoader`), ``channels_last`` batches (faster convolutions).
+2. **network**: a frozen 2x2 *whitening* convolution, then three groups of
+   conv -> max-pool -> BN -> GELU -> conv -> BN -> GELU, a global max-pool and a linear layer.
+3. **initialization**: the first layer whitens 2x2 patches (from the data's covariance);
+   every 3x3 convolution starts close to the identity (dirac init).
+4. **optimization**: label smoothing, SGD with Nesterov momentum, a high learning rate for
+   BN biases, warm-up then linear decay, and a lookahead/EMA of the weights.
+5. **evaluation**: test-time augmentation (mirror, and one-pixel shifts).
+
+The schedule follows *progress* from 0 to 1: the fraction of epochs done or, with a time
+budget, the fraction of the budget used, whichever is larger, so a run ends on time on a
+busy machine too (with fewer epochs).
+
+Example:
+    >>> from course_utils.data import synthetic_dataset
+    >>> cfg = RecipeConfig(widths=(8, 16, 16), epochs=1, batch_size=64, tta_level=1)
+    >>> r = train_recipe(synthetic_dataset("cifar10", "train", n=256),
+    ...                  synthetic_dataset("cifar10", "test", n=64), cfg, progress=False)
+    >>> 0.0 <= r.accuracy <= 1.0, len(r.curve) >= 1
+    (True, True)
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .data import ImageData, TensorLoader
+
+__all__ = ["RecipeConfig", "RecipeResult", "recipe_net", "init_whitening", "Lookahead",
+           "recipe_optimizer", "lr_factor", "predict", "train_recipe"]
+
+
+# --------------------------------------------------------------------------- 0. settings
+@dataclass
+class RecipeConfig:
+    """Settings of :func:`train_recipe`; ``for_device`` picks sizes that fit a CPU or a GPU.
+
+    ``lr`` and ``weight_decay`` are per 1024 examples and independent of momentum
+    (the loss is a *sum* over the batch and the step is divided by ``1 + 1/(1 - momentum)``),
+    so the batch size and momentum can change without re-tuning them.
+
+    Example:
+        >>> RecipeConfig.for_device("cpu").widths
+        (32, 128, 128)
+    """
+
+    widths: tuple[int, int, int] = (32, 128, 128)
+    epochs: float = 10.0
+    batch_size: int = 512
+    lr: float = 11.5
+    momentum: float = 0.85
+    weight_decay: float = 0.0153
+    bias_scaler: float = 64.0       # BN biases learn this much faster (not decayed faster)
+    label_smoothing: float = 0.2
+    warmup: float = 0.23            # fraction of the run spent warming up
+    whiten_bias_epochs: float = 3.0  # the whitening layer's bias trains this long, then freezes
+    translate: int = 2
+    bn_momentum: float = 0.4        # PyTorch convention: weight of the new batch statistics
+    lookahead_every: int = 5
+    tta_level: int = 2              # 0 none, 1 mirror, 2 mirror and one-pixel shifts
+    seed: int = 0
+
+    @classmethod
+    def for_device(cls, device: str | torch.device, **changes) -> "RecipeConfig":
+        """Half-width network on a CPU (a quarter of the FLOPs), airbench's widths on a GPU."""
+        if torch.device(device).type == "cuda":
+            changes = dict(widths=(64, 256, 256), epochs=9.9, batch_size=1024, **changes)
+        return cls(**changes)
+
+
+@dataclass
+class RecipeResult:
+    """What :func:`train_recipe` returns: the model (with the lookahead weights), the final
+    test accuracy (with TTA), the curve ``[{seconds, cpu_seconds, epoch, images, test_acc, train_loss}, ...]``
+    (``cpu_seconds``: CPU time of this process, all threads, since the call: on a busy machine
+    it shows how much of the wall time the run actually got)."""
+
+    model: nn.Module
+    accuracy: float
+    curve: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+    images_seen: int = 0
+    config: dict = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- 2. network
+class _Conv(nn.Conv2d):
+    """3x3 convolution without bias whose first ``in_channels`` filters start as the identity."""
+
+    def __init__(self, cin: int, cout: int, kernel_size: int = 3, padding: int | str = "same",
+                 bias: bool = False):
+        super().__init__(cin, cout, kernel_size, padding=padding, bias=bias)
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+        n = min(self.in_channels, self.out_channels)
+        if self.kernel_size[0] % 2 == 1:      # dirac needs a centre tap
+            nn.init.dirac_(self.weight.data[:n, :n])
+
+
+def _bn(channels: int, momentum: float) -> nn.BatchNorm2d:
+    """BN with a fixed scale of 1 (only the shift learns) and a tiny epsilon."""
+    bn = nn.BatchNorm2d(channels, eps=1e-12, momentum=momentum)
+    bn.weight.requires_grad_(False)
+    return bn
+
+
+class _Group(nn.Sequential):
+    """conv -> max-pool (halves H, W) -> BN -> GELU -> conv -> BN -> GELU."""
+
+    def __init__(self, cin: int, cout: int, bn_momentum: float):
+        super().__init__(_Conv(cin, cout), nn.MaxPool2d(2), _bn(cout, bn_momentum), nn.GELU(),
+                         _Conv(cout, cout), _bn(cout, bn_momentum), nn.GELU())
+
+
+class _Scale(nn.Module):
+    def __init__(self, factor: float):
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.factor
+
+    def extra_repr(self) -> str:
+        return f"factor={self.factor:.4g}"
+
+
+def recipe_net(widths: tuple[int, int, int] = (32, 128, 128), num_classes: int = 10,
+               bn_momentum: float = 0.4) -> nn.Sequential:
+    """The recipe's network for (N, 3, 32, 32) images -> (N, num_classes) logits.
+
+    ``whiten`` (2x2, 3 -> 24 channels, no padding: 32 -> 31), then groups at 31 -> 15,
+    15 -> 7 and 7 -> 3 pixels, a 3x3 max-pool, a linear layer and a fixed 1/9 scale.
+
+    Example:
+        >>> recipe_net((16, 32, 32))(torch.zeros(2, 3, 32, 32)).shape
+        torch.Size([2, 10])
+    """
+    w1, w2, w3 = widths
+    return nn.Sequential(
+        _Conv(3, 24, kernel_size=2, padding=0, bias=True),   # whiten: set by init_whitening
+        nn.GELU(),
+        _Group(24, w1, bn_momentum),                        # 31 -> 15
+        _Group(w1, w2, bn_momentum),                        # 15 -> 7
+        _Group(w2, w3, bn_momentum),                        # 7 -> 3
+        nn.MaxPool2d(3),                                    # 3 -> 1
+        nn.Flatten(),
+        nn.Linear(w3, num_classes, bias=False),
+        _Scale(1 / 9),
+    )
+
+
+# --------------------------------------------------------------------------- 3. initialization
+@torch.no_grad()
+def init_whitening(conv: nn.Conv2d, images: torch.Tensor, eps: float = 5e-4) -> None:
+    """Set a (2C*k*k, C, k, k) convolution to whiten k x k patches of ``images`` (N, C, H, W).
+
+    The filters are the eigenvectors of the patch covariance divided by the square root of
+    their eigenvalues, each once with + and once with - sign (so a following GELU keeps both
+    halves). The layer's outputs start decorrelated with unit variance; its weight is frozen.
+
+    Example:
+        >>> conv = nn.Conv2d(3, 24, 2)
+        >>> init_whitening(conv, torch.randn(50, 3, 8, 8)); conv.weight.requires_grad
+        False
+    """
+    cout, c, kh, kw = conv.weight.shape
+    d = c * kh * kw
+    if images.ndim != 4 or images.shape[1] != c:
+        raise ValueError(f"images must be (N, {c}, H, W), got {tuple(images.shape)}")
+    if cout != 2 * d:
+        raise ValueError(f"a whitening conv needs 2*{c}*{kh}*{kw} = {2 * d} filters, has {cout}")
+    patches = images.float().unfold(2, kh, 1).unfold(3, kw, 1)         # N, C, H', W', kh, kw
+    patches = patches.permute(0, 2, 3, 1, 4, 5).reshape(-1, d)
+    cov = patches.T @ patches / len(patches)
+    eigval, eigvec = torch.linalg.eigh(cov)                              # ascending
+    filters = (eigvec.T / (eigval + eps).sqrt()[:, None]).flip(0).reshape(d, c, kh, kw)
+    conv.weight.copy_(torch.cat([filters, -filters]).to(conv.weight))
+    conv.weight.requires_grad_(False)
+
+
+# --------------------------------------------------------------------------- 4. optimization
+def recipe_optimizer(model: nn.Module, cfg: RecipeConfig) -> torch.optim.SGD:
+    """SGD with Nesterov momentum; BN biases get ``bias_scaler`` times the learning rate.
+
+    Converts the per-1024-examples ``lr``/``weight_decay`` of ``cfg`` to PyTorch's form: the
+    weight decay per step stays ``weight_decay * batch_size / scale`` for every group.
+
+    Example:
+        >>> opt = recipe_optimizer(recipe_net((8, 16, 16)), RecipeConfig())
+        >>> [round(g["lr"] / opt.param_groups[1]["lr"]) for g in opt.param_groups]
+        [64, 1]
+    """
+    scale = 1024 * (1 + 1 / (1 - cfg.momentum))      # Nesterov's steady-state step amplification
+    lr = cfg.lr / scale
+    wd = cfg.weight_decay * cfg.batch_size / scale
+    bn_ids = {id(m.bias) for m in model.modules() if isinstance(m, nn.BatchNorm2d)}
+    biases = [p for p in model.parameters() if id(p) in bn_ids]
+    others = [p for p in model.parameters() if id(p) not in bn_ids]
+    lr_bias = lr * cfg.bias_scaler
+    groups = [dict(params=biases, lr=lr_bias, weight_decay=wd / lr_bias),
+              dict(params=others, lr=lr, weight_decay=wd / lr)]
+    for g in groups:
+        g["base_lr"] = g["lr"]
+    return torch.optim.SGD(groups, lr=lr, momentum=cfg.momentum, nesterov=True)
+
+
+def lr_factor(progress: float, warmup: float = 0.23) -> float:
+    """Learning-rate multiplier at ``progress`` in [0, 1]: 0.2 -> 1 linearly, then 1 -> 0.07.
+
+    Example:
+        >>> [round(lr_factor(p), 3) for p in (0.0, 0.23, 1.0)]
+        [0.2, 1.0, 0.07]
+    """
+    p = min(max(progress, 0.0), 1.0)
+    if p < warmup:
+        return 0.2 + 0.8 * p / warmup
+    return 1.0 - 0.93 * (p - warmup) / (1 - warmup)
+
+
+class Lookahead:
+    """Every few steps, pull the weights towards a slow copy and continue from there.
+
+    The slow copy moves ``1 - decay`` of the way to the fast weights; ``decay`` grows
+    as ``p**3`` over the run, so late in training the model averages many steps (an EMA).
+
+    Example:
+        >>> net = nn.Linear(2, 2); la = Lookahead(net)
+        >>> with torch.no_grad(): _ = net.weight.add_(1.0)
+        >>> la.update(net, decay=0.5)    # weights move half way back
+    """
+
+    def __init__(self, model: nn.Module):
+        self.slow = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    @torch.no_grad()
+    def update(self, model: nn.Module, decay: float) -> None:
+        for k, v in model.state_dict().items():
+            if v.is_floating_point():
+                self.slow[k].lerp_(v, 1 - decay)
+                v.copy_(self.slow[k])
+
+
+# --------------------------------------------------------------------------- 5. evaluation
+@torch.no_grad()
+def predict(model: nn.Module, loader, tta_level: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits (N, classes) and labels (N,) over ``loader``, with test-time augmentation.
+
+    ``tta_level`` 1 averages each image and its mirror image; 2 also averages the images
+    shifted one pixel up-left and down-right (reflect padding): six views in all.
+
+    Example:
+        >>> from course_utils.data import synthetic_dataset
+        >>> loader = TensorLoader(synthetic_dataset("cifar10", "test", n=8), 4)
+        >>> logits, y = predict(recipe_net((8, 16, 16)), loader, tta_level=2); logits.shape
+        torch.Size([8, 10])
+    """
+    was_training = model.training
+    model.eval()
+    dev = next(model.parameters()).device
+
+    def mirror(x):
+        return 0.5 * (model(x) + model(x.flip(3))) if tta_level >= 1 else model(x)
+
+    outs, ys = [], []
+    for x, y in loader:
+        x = x.to(dev)
+        with _autocast(dev):
+            logits = mirror(x)
+            if tta_level >= 2:
+                H, W = x.shape[2:]
+                pad = F.pad(x, (1, 1, 1, 1), mode="reflect")
+                shifted = [pad[:, :, :H, :W], pad[:, :, 2:, 2:]]
+                logits = 0.5 * logits + 0.25 * sum(mirror(s.contiguous(memory_format=torch.channels_last))
+                                                   for s in shifted)
+        outs.append(logits.float())
+        ys.append(y.to(dev))
+    model.train(was_training)
+    return torch.cat(outs), torch.cat(ys)
+
+
+def _autocast(dev: torch.device):
+    """bf16 autocast on CUDA (tensor cores); nothing on the CPU, where bf16 is slower here."""
+    if dev.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return torch.autocast(dev.type, enabled=False)
+
+
+# --------------------------------------------------------------------------- 6. training
+def train_recipe(train: ImageData, test: ImageData, cfg: RecipeConfig | None = None,
+                 device: str | torch.device = "cpu", budget_s: float | None = None,
+                 start_time: float | None = None, progress: bool = True) -> RecipeResult:
+    """Train :func:`recipe_net` on ``train`` and measure it on ``test`` (accuracy after TTA).
+
+    Args:
+        train, test: uint8 data sets in memory (:func:`~course_utils.data.load_dataset`).
+        cfg: settings; default :meth:`RecipeConfig.for_device`.
+        device: "cpu" or "cuda" (the whole data set moves there).
+        budget_s: wall-clock budget in seconds, counted from ``start_time`` (default: now),
+            final evaluation included; ``None`` trains for ``cfg.epochs``.
+        start_time: a ``time.perf_counter()`` value, e.g. taken before loading the data.
+
+    Returns a :class:`RecipeResult`; its curve has one test accuracy (no TTA) per epoch.
+    """
+    start = time.perf_counter() if start_time is None else start_time
+    cpu_start = time.process_time()
+    dev = torch.device(device)
+    cfg = cfg or RecipeConfig.for_device(dev)
+    torch.manual_seed(cfg.seed)
+    loader = TensorLoader(train, cfg.batch_size, shuffle=True, device=dev, drop_last=True,
+                          seed=cfg.seed, channels_last=True,
+                          augment=dict(flip=True, translate=cfg.translate))
+    test_loader = TensorLoader(test, 1000, device=dev, channels_last=True)
+    model = recipe_net(cfg.widths, len(train.classes), cfg.bn_momentum)
+    model = model.to(dev, memory_format=torch.channels_last)
+    first = loader.images[:5000].float().div(255)
+    init_whitening(model[0], (first - loader.mean) / loader.std)
+    optimizer = recipe_optimizer(model, cfg)
+    lookahead = Lookahead(model)
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing, reduction="sum")
+
+    total_steps = max(1, math.ceil(cfg.epochs * len(loader)))
+    views = (1, 2, 6)[cfg.tta_level]
+    step, seen, curve, p = 0, 0, [], 0.0
+    mark, epoch = (start, 0), 0
+    while p < 1.0:
+        epoch += 1
+        model[0].bias.requires_grad_(p < cfg.whiten_bias_epochs / cfg.epochs)
+        loss_sum, n = 0.0, 0
+        for x, y in loader:
+            p = step / total_steps
+            if budget_s is not None:       # leave time for the final test-time-augmented evaluation
+                now = time.perf_counter()
+                if step == 3:              # measure the speed after the first, slower steps
+                    mark = (now, seen)
+                reserve = 0.0
+                if step > 3:               # an evaluated image costs about a third of a trained one
+                    rate = (seen - mark[1]) / max(now - mark[0], 1e-9)
+                    reserve = min(1.3 * views * len(test) / (3 * rate), 0.3 * budget_s)
+                p = max(p, (now - start) / max(budget_s - reserve, 1e-9))
+            if p >= 1.0:
+                break
+            for g in optimizer.param_groups:
+                g["lr"] = g["base_lr"] * lr_factor(p, cfg.warmup)
+            with _autocast(dev):
+                loss = loss_fn(model(x), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            seen += len(y)
+            if step % cfg.lookahead_every == 0:
+                lookahead.update(model, decay=(0.95 ** cfg.lookahead_every) * p ** 3)
+            loss_sum += loss.item()
+            n += len(y)
+        if n == 0:
+            break
+        logits, labels = predict(model, test_loader, tta_level=0)
+        curve.append(dict(seconds=round(time.perf_counter() - start, 2),
+                          cpu_seconds=round(time.process_time() - cpu_start, 2), epoch=epoch, images=seen,
+                          test_acc=(logits.argmax(1) == labels).float().mean().item(),
+                          train_loss=loss_sum / n))
+        if progress:
+            print(" ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                           for k, v in curve[-1].items()), flush=True)
+    lookahead.update(model, decay=1.0)       # finish on the slow weights
+    logits, labels = predict(model, test_loader, tta_level=cfg.tta_level)
+    acc = (logits.argmax(1) == labels).float().mean().item()
+    seconds = time.perf_counter() - start
+    if progress:
+        print(f"final test accuracy {acc:.4f} (TTA level {cfg.tta_level}) after {seconds:.1f} s")
+    return RecipeResult(model, acc, curve, seconds, seen, asdict(cfg))
