@@ -39,7 +39,21 @@ lab: kernel
 	jupyter lab --ServerApp.root_dir=$(LAB_DIR) --ServerApp.port=$(PORT) --ServerApp.ip=127.0.0.1 \
 	  $(if $(HEADLESS),--no-browser) $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
-test: $(STAMP)
+# The browser test (tests/test_browser.py) drives Debian's Chromium: installed here with apt-get when
+# possible (root and apt-get); otherwise this says so and that test is skipped, giving the reason.
+.PHONY: chromium
+chromium:
+	@if command -v chromium >/dev/null || [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "Installing Debian's chromium for the browser test (apt-get install chromium) ..."; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+	    || echo "Could not install chromium with apt-get: the browser test will be skipped."; \
+	else \
+	  echo "Chromium is not installed and cannot be installed here (needs root and apt-get;" \
+	       "try: sudo apt-get install chromium): the browser test will be skipped."; \
+	fi
+
+test: $(STAMP) chromium
 	COURSE_QUICK=1 MPLBACKEND=Agg $(PY) -m pytest -n $(JOBS) --dist loadfile $(PYTEST_ARGS)
 
 release: $(STAMP)
