@@ -137,3 +137,44 @@ def hidden_configurations():
 def test_hidden_tests_check_at_least_200_configurations(hidden_configurations, grade_id):
     assert hidden_configurations[grade_id] >= 200, (
         f"{grade_id}: the hidden tests checked {hidden_configurations[grade_id]} distinct configurations")
+
+
+def _execute(nb: nbformat.NotebookNode) -> dict[str, BaseException | None]:
+    """Run a notebook's code cells in this process, as nbgrader would (errors do not stop the run);
+    return {grade_id: the error raised, or None} for the test cells."""
+    ns: dict = {"__name__": "__main__"}
+    results: dict[str, BaseException | None] = {}
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code" or "colab-setup" in cell.metadata.get("tags", []):
+            continue
+        graded = cell.metadata.get("nbgrader", {}).get("grade", False)
+        try:
+            _run(cell.source, ns, f"<hw1 cell {i}>")
+        except Exception as e:                              # noqa: BLE001 -- a failing cell is the result
+            if graded:
+                results[_grade_id(cell)] = e
+        else:
+            if graded:
+                results[_grade_id(cell)] = None
+    return results
+
+
+def test_hidden_tests_reject_answers_that_ask_pytorch():
+    """Formulas must be the student's own: counting with PyTorch, or running the layer, fails."""
+    nb = nbformat.read(SOURCE, as_version=4)
+    for cell in nb.cells:
+        if _grade_id(cell) == "conv_params_impl":
+            cell.source += ("\n\ndef conv2d_params(c_in, c_out, k, groups=1, bias=True):\n"
+                            "    return count_params(nn.Conv2d(c_in, c_out, k, groups=groups, bias=bias))\n")
+        if _grade_id(cell) == "layer_row_impl":
+            cell.source += ("\n\n_honest_layer_row = layer_row\n\ndef layer_row(layer, in_shape):\n"
+                            "    _, params = _honest_layer_row(layer, in_shape)\n"
+                            "    x = torch.full((1, *in_shape), 0.0)\n"
+                            "    out = layer(x.flatten(1) if isinstance(layer, nn.Linear) else x)\n"
+                            "    return tuple(out.shape[1:]), params\n")
+    results = _execute(nb)
+    assert isinstance(results["conv_params_tests"], AssertionError)
+    assert "count_params" in str(results["conv_params_tests"])
+    assert isinstance(results["layer_row_tests"], AssertionError)
+    assert "use your formulas" in str(results["layer_row_tests"])
+    assert results["conv_size_tests"] is None and results["nethw_params_tests"] is None
