@@ -186,6 +186,25 @@ class Submission:
     nb: dict | None = None
     problem: str | None = None        # why it could not be graded at all
     notes: list[str] = field(default_factory=list)
+    files: dict[str, bytes] = field(default_factory=dict)   # other files handed in (e.g. a checkpoint)
+
+
+MAX_EXTRA_BYTES = 200 * 1024 * 1024
+
+
+def _extra_files(items: list[tuple[str, int, object]], sub: Submission) -> None:
+    """Attach the other files of a zip or folder (relative paths, size-capped) to a submission."""
+    total = 0
+    for rel, size, read in items:
+        parts = Path(rel).parts
+        if not parts or rel.startswith("/") or ".." in parts or any(p.startswith(".") for p in parts) \
+                or "__MACOSX" in parts or rel.endswith(".ipynb"):
+            continue
+        total += size
+        if total > MAX_EXTRA_BYTES:
+            sub.notes.append(f"other files over {MAX_EXTRA_BYTES >> 20} MB: {rel} and later ones left out")
+            return
+        sub.files[rel] = read()
 
 
 _STUDENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.@+-]*$")
@@ -234,6 +253,8 @@ def collect(folder: Path, assignment: Assignment) -> list[Submission]:
             q = pick[0]
             nb, problem = _load_notebook(q.read_bytes(), str(q.relative_to(folder)))
             sub = Submission(student, str(q.relative_to(folder)), nb, problem)
+            _extra_files([(str(f.relative_to(q.parent)), f.stat().st_size, f.read_bytes)
+                          for f in sorted(q.parent.rglob("*")) if f.is_file()], sub)
             if len(nbs) > 1:
                 sub.notes.append(f"{len(nbs)} notebooks in the folder; graded {q.name}")
             add(student, sub, q.stat().st_mtime)
@@ -257,6 +278,11 @@ def collect(folder: Path, assignment: Assignment) -> list[Submission]:
                         continue
                     nb, problem = _load_notebook(z.read(pick[0]), f"{p.name}:{pick[0]}")
                     sub = Submission(student, f"{p.name}:{pick[0]}", nb, problem)
+                    base = str(Path(pick[0]).parent)
+                    _extra_files([(str(Path(i.filename).relative_to(base)) if base != "." else i.filename,
+                                   i.file_size, (lambda n=i.filename: z.read(n)))
+                                  for i in z.infolist() if not i.is_dir()
+                                  and (base == "." or i.filename.startswith(base + "/"))], sub)
                     if len(pick) > 1:
                         sub.notes.append(f"{len(names)} notebooks in the zip; graded {pick[0]}")
                     add(student, sub, p.stat().st_mtime)
@@ -282,6 +308,7 @@ def collect(folder: Path, assignment: Assignment) -> list[Submission]:
 class Job:
     cells: list[dict]           # {"kind": "student"|"test", "src", "nonce", "grade_id"}
     notes: list[str]
+    files: dict[str, bytes] = field(default_factory=dict)
 
 
 def build_job(sub: Submission, a: Assignment) -> Job:
@@ -359,7 +386,7 @@ def build_job(sub: Submission, a: Assignment) -> Job:
             cell["nonce"] = secrets.token_hex(16)
         else:
             cell["src"] = _transform(cell["src"])
-    return Job(out, notes)
+    return Job(out, notes, dict(sub.files))
 
 
 # ----------------------------------------------------------------------------------- the sandbox
@@ -461,7 +488,9 @@ class Worker:
         """Send one job; return the sandbox's lines up to and including the final ``Z ...``."""
         if self.proc is None or self.proc.poll() is not None:
             self.start()
+        import base64
         msg = {"cells": [{"kind": c["kind"], "src": c["src"], "nonce": c.get("nonce")} for c in job.cells],
+               "files": {k: base64.b64encode(v).decode() for k, v in job.files.items()},
                "imports": limits["imports"], "import_names": limits["import_names"], "limits": limits}
         self.proc.stdin.write((json.dumps(msg) + "\n").encode())
         self.proc.stdin.flush()

@@ -28,10 +28,17 @@ import signal
 import sys
 import time
 
-PROTECTED_PREFIXES = ("builtins", "sys", "torch", "course_utils", "math", "cmath", "inspect", "linecache",
-                      "tokenize", "token", "ast", "dis", "functools", "operator", "itertools", "collections",
-                      "types", "typing", "abc", "numbers", "copy", "numpy", "re", "traceback", "importlib")
+# Modules whose functions and classes tests rely on: put back before every test cell, checked after.
+PROTECTED = ("builtins", "sys", "math", "cmath", "inspect", "linecache", "tokenize", "token", "ast", "dis",
+             "functools", "operator", "itertools", "collections", "collections.abc", "types", "typing", "abc",
+             "numbers", "copy", "re", "traceback", "importlib", "numpy", "numpy.testing", "random", "statistics",
+             "torch", "torch._C", "torch._C._nn", "torch._C._linalg", "torch._C._special", "torch._C._fft",
+             "torch._tensor", "torch.functional", "torch.overrides", "torch._jit_internal", "torch.linalg",
+             "torch.special", "torch.fft", "torch.utils.hooks", "torch.utils.data", "torch.random", "torch.serialization")
+PROTECTED_PREFIXES = ("torch.testing", "torch.nn", "torch.autograd", "torch._refs.nn", "course_utils")
+PROTECTED_ROOTS = {n.split(".")[0] for n in PROTECTED + PROTECTED_PREFIXES}
 PRELOAD = ("numpy", "torch", "torch.nn", "torch.nn.functional", "torch.testing", "torch.utils.data",
+           "torchvision", "torchvision.models", "torchvision.transforms", "torch.utils._device", "torch.fx",
            "course_utils", "course_utils.checks", "course_utils.shapes", "course_utils.data",
            "course_utils.train", "course_utils.models", "course_utils.plot", "matplotlib",
            "matplotlib.pyplot", "inspect", "math", "IPython.display", "tqdm.auto", "torchinfo")
@@ -77,6 +84,12 @@ def warm_up() -> None:
     except Exception:
         pass
     try:
+        from course_utils.shapes import count_macs, layer_table
+        count_macs(net, (1, 1, 5, 5))
+        layer_table(net, (1, 1, 5, 5))
+    except Exception:
+        pass
+    try:
         import matplotlib.pyplot as plt
         fig, ax = plt.subplots()
         ax.plot([0, 1], [1, 0])
@@ -88,8 +101,12 @@ def warm_up() -> None:
 
 
 def zygote() -> None:
+    import warnings
     preload()
     warm_up()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        snap = snapshot()                 # taken once here; each forked child inherits it
     out = sys.stdout.buffer
     out.write(b"READY\n")
     out.flush()
@@ -109,7 +126,7 @@ def zygote() -> None:
             os.close(r)
             code = 70
             try:
-                code = child(job, w, work)
+                code = child(job, w, work, snap)
             finally:
                 os._exit(code)
         os.close(w)
@@ -264,25 +281,27 @@ def snapshot():
     type_dict = type.__dict__["__dict__"].__get__
     seen_cls = set()
     for name, m in list(sys.modules.items()):
-        if m is None or not (name in PROTECTED_PREFIXES or name.split(".")[0] in PROTECTED_PREFIXES):
+        if m is None or not (name in PROTECTED or name.startswith(PROTECTED_PREFIXES)):
             continue
         entries[name] = m
         d = vars(m)
-        snap = {k: v for k, v in d.items() if _is_protected(v, not k.startswith("_"))}
+        consts = name in ("math", "cmath", "torch", "numpy", "builtins")       # e.g. math.pi, torch.float32
+        snap = {k: v for k, v in d.items() if _is_protected(v, consts and not k.startswith("_"))}
         mods.append((name, d, snap))
         for v in list(snap.values()):
             # heap types that are not immutable: the classes Python code can change
             if isinstance(v, type) and id(v) not in seen_cls and v.__flags__ & (1 << 9) and not v.__flags__ & (1 << 8):
                 mod = getattr(v, "__module__", "") or ""
-                if not isinstance(mod, str) or mod.split(".")[0] not in PROTECTED_PREFIXES:
+                if not isinstance(mod, str) or mod.split(".")[0] not in PROTECTED_ROOTS:
                     continue
                 seen_cls.add(id(v))
                 cd = type_dict(v)
-                classes.append((v, {k: x for k, x in cd.items() if k not in ("__dict__", "__weakref__", "__doc__")}))
+                classes.append((v, {k: x for k, x in cd.items() if k not in ("__dict__", "__weakref__", "__doc__")
+                                    and _is_protected(x, False)}, frozenset(cd)))
     return mods, classes, entries
 
 
-def child(job: dict, w: int, work: str) -> int:
+def child(job: dict, w: int, work: str, snap) -> int:
     # ---- trusted set-up: nothing of the student's has run yet in this process
     import builtins
     import linecache
@@ -296,6 +315,14 @@ def child(job: dict, w: int, work: str) -> int:
     os.closerange(3, w)
     os.closerange(w + 1, 4096)
     os.chdir(work)
+    import base64
+    for rel, data in (job.get("files") or {}).items():        # other files handed in (grader-checked paths)
+        dest = os.path.join(work, rel)
+        if not os.path.realpath(dest).startswith(os.path.realpath(work) + os.sep):
+            continue
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        with open(dest, "wb") as f:
+            f.write(base64.b64decode(data))
     sys.path[:] = [work] + [p for p in sys.path if p and os.path.abspath(p) != os.path.dirname(os.path.abspath(__file__))]
     limits = job.get("limits", {})
 
@@ -321,7 +348,6 @@ def child(job: dict, w: int, work: str) -> int:
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
-    sys.pycache_prefix = "/nonexistent-pycache"   # imports compile from source: no marshal.loads
     sys.dont_write_bytecode = True
     try:                                    # matplotlib finds the caller of a warning by walking frames
         import warnings
@@ -333,7 +359,8 @@ def child(job: dict, w: int, work: str) -> int:
     torch.set_num_threads(1)
     default_dtype = torch.get_default_dtype()
     C = torch._C
-    mods, classes, entries = snapshot()
+    mods, classes, entries = snap
+    entries = dict(entries)
     type_setattr, type_delattr = type.__setattr__, type.__delattr__
     type_dict = type.__dict__["__dict__"].__get__
     builtins_dict = vars(builtins)
@@ -354,12 +381,12 @@ def child(job: dict, w: int, work: str) -> int:
                     d[k] = v
         for k in [k for k in builtins_dict if k not in builtins_snap]:
             del builtins_dict[k]
-        for cls, snap in classes:
+        for cls, snap, keys in classes:
             cd = type_dict(cls)
             for k, v in snap.items():
                 if cd.get(k, MISSING) is not v:
                     type_setattr(cls, k, v)
-            for k in [k for k in cd if k not in snap and k[:2] == "__" and k not in ("__dict__", "__weakref__", "__doc__")]:
+            for k in [k for k in cd if k not in keys and k[:2] == "__"]:
                 try:
                     type_delattr(cls, k)
                 except Exception:
@@ -384,13 +411,12 @@ def child(job: dict, w: int, work: str) -> int:
             for k, v in snap.items():
                 if d.get(k, MISSING) is not v:
                     bad.append(f"{name}.{k}")
-        for cls, snap in classes:
+        for cls, snap, keys in classes:
             cd = type_dict(cls)
             for k, v in snap.items():
                 if cd.get(k, MISSING) is not v:
                     bad.append(f"{cls.__qualname__}.{k}")
-            bad.extend(f"{cls.__qualname__}.{k}" for k in cd
-                       if k not in snap and k[:2] == "__" and k not in ("__dict__", "__weakref__", "__doc__"))
+            bad.extend(f"{cls.__qualname__}.{k}" for k in cd if k not in keys and k[:2] == "__")
         if C._len_torch_function_stack() or C._len_torch_dispatch_stack():
             bad.append("a torch function or dispatch mode")
         if torch.get_default_dtype() is not default_dtype:
@@ -399,7 +425,12 @@ def child(job: dict, w: int, work: str) -> int:
 
     # the cells, compiled now (before any student code)
     cells = job["cells"]
-    imports_code = compile(job.get("imports", ""), "<grader-imports>", "exec")
+    imports_code = []
+    for stmt in job.get("imports", "").splitlines():
+        try:
+            imports_code.append(compile(stmt, "<grader-imports>", "exec"))
+        except SyntaxError:
+            pass
     user_ns: dict = {"__name__": "__main__", "__builtins__": builtins, "get_ipython": lambda: _Shell()}
     sys.modules["__main__"] = types.ModuleType("__main__")
     vars(sys.modules["__main__"]).update(user_ns)
@@ -411,13 +442,35 @@ def child(job: dict, w: int, work: str) -> int:
 
     import _imp
     import _signal
-    originals = {getattr(_signal, n) for n in ("signal", "setitimer", "alarm", "set_wakeup_fd", "siginterrupt",
-                                                "pthread_sigmask") if hasattr(_signal, n)}
-    try:                                # PEP 523 frame hooks hand out every frame: off as well
+    # signal.signal with a Python handler goes through the audit gate below, which refuses it;
+    # SIG_DFL/SIG_IGN stay possible (no frame is handed to Python code then)
+    originals = {_signal.signal}
+    frame_hooks = {}                    # PEP 523 frame hooks (torch._dynamo) hand callbacks every frame
+    try:
         ev = sys.modules["torch._C._dynamo"].eval_frame
-        originals |= {getattr(ev, n) for n in dir(ev) if n.startswith("set_")}
+        frame_hooks = {getattr(ev, n): n for n in dir(ev) if n.startswith("set_")}
+        frame_hooks = {v: (n, v) for v, n in frame_hooks.items()}
+        originals |= set(frame_hooks)
     except Exception:
         pass
+    real_signal = _signal.signal
+    _audit = sys.audit
+
+    def make_frame_gate(name):
+        def frame_gate(*args):
+            box = ["f", name, args, None]
+            _audit("grader.frame_hook", box)
+            return box[3]
+        return frame_gate
+
+    gates = {v: make_frame_gate(n) for v, (n, _) in frame_hooks.items()}
+    frame_real = {n: v for v, (n, _) in frame_hooks.items()}
+
+    def signal_gate(signalnum, handler):
+        box = ["s", signalnum, handler, None]
+        _audit("grader.signal", box)
+        return box[3]
+
     for m in list(sys.modules.values()):
         d = getattr(m, "__dict__", None)
         if isinstance(d, dict):
@@ -427,15 +480,13 @@ def child(job: dict, w: int, work: str) -> int:
                 except Exception:
                     hit = False
                 if hit:
-                    d[k] = _no_signals
+                    d[k] = signal_gate if v is real_signal else gates.get(v, _no_signals)
     # re-creating an already loaded C module would give back the originals: gated by the audit hook,
     # which alone holds the real functions (a closure here would expose them through __closure__)
     create = {"b": _imp.create_builtin, "d": _imp.create_dynamic}
     setup_modules = set(sys.modules) | {"_signal", "signal"}
     never_import = {"_testcapi", "_testinternalcapi", "_testbuffer", "_testmultiphase", "_xxsubinterpreters",
                     "_xxtestfuzz", "_ctypes_test", "_testimportmultiple", "_testsinglephase"}
-    _audit = sys.audit
-
     def create_builtin(spec, *rest):
         box = ["b", spec, None, *rest]
         _audit("grader.create_module", box)
@@ -465,19 +516,42 @@ def child(job: dict, w: int, work: str) -> int:
                "os.fork", "os.forkpty", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "subprocess.Popen",
                "os.kill", "os.killpg", "signal.pthread_kill", "pty.spawn", "socket.__new__", "socket.connect",
                "socket.bind", "socket.getaddrinfo", "os.chroot", "os.setuid", "os.setgid", "resource.setrlimit",
-               "resource.prlimit", "sys.remote_exec", "os.add_dll_directory", "mmap.__new__", "marshal.loads",
-               "function.__new__"}
+               "resource.prlimit", "sys.remote_exec", "os.add_dll_directory", "mmap.__new__", "function.__new__"}
     frame_attrs = {"tb_frame", "gi_frame", "cr_frame", "ag_frame", "f_back"}
     realpath, startswith = os.path.realpath, str.startswith
     wr_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
+    pyc = [None, False]            # bytes of the .pyc last opened from the environment; re-entrancy flag
+    _os_open, _os_read, _os_close, _fstat = os.open, os.read, os.close, os.fstat
+
     def hook(event, args):
+        if event == "marshal.loads":
+            # imports unmarshal the .pyc they just opened from the (read-only) environment; any other
+            # use could build code objects by hand, so it is refused
+            data = args[0] if args else None
+            ok = pyc[0] is not None and isinstance(data, (bytes, bytearray, memoryview)) and bytes(data) == pyc[0]
+            pyc[0] = None
+            if not ok:
+                raise GraderBlocked("marshal.loads is disabled while grading")
+            return
         if event == "grader.create_module":       # the gate of _imp.create_builtin/_dynamic (below)
             box = args[0]
             name = getattr(box[1], "name", None)
             if name in setup_modules or name in never_import:
                 raise GraderBlocked(f"loading {name} again is disabled while grading")
             box[2] = create[box[0]](box[1], *box[3:])
+            return
+        if event == "grader.signal":
+            box = args[0]
+            if box[2] not in (signal.SIG_DFL, signal.SIG_IGN, signal.default_int_handler):
+                raise GraderBlocked("Python signal handlers are disabled while grading")
+            box[3] = real_signal(box[1], box[2])
+            return
+        if event == "grader.frame_hook":
+            box = args[0]
+            if any(callable(a) for a in box[2]):
+                raise GraderBlocked("frame evaluation hooks are disabled while grading")
+            box[3] = frame_real[box[1]](*box[2])
             return
         if event == "import" and args and args[0] in never_import:
             raise GraderBlocked(f"import {args[0]} is disabled while grading")
@@ -500,7 +574,29 @@ def child(job: dict, w: int, work: str) -> int:
                 return
             if not writing and startswith(p + os.sep, read_roots) and not startswith(p, "/proc") \
                     and not startswith(p + os.sep, course_root + "solutions" + os.sep):
+                if p.endswith(".pyc") and not pyc[1]:
+                    pyc[1] = True
+                    try:
+                        fd = _os_open(p, os.O_RDONLY)
+                        try:
+                            size = _fstat(fd).st_size
+                            chunks, n = [], 0
+                            while n < size:
+                                b = _os_read(fd, size - n)
+                                if not b:
+                                    break
+                                chunks.append(b)
+                                n += len(b)
+                        finally:
+                            _os_close(fd)
+                        pyc[0] = b"".join(chunks)[16:]
+                    except OSError:
+                        pyc[0] = None
+                    finally:
+                        pyc[1] = False
                 return
+            if not writing and not os.path.exists(p):
+                return                          # let it fail with FileNotFoundError
             raise GraderBlocked(f"open({path!r}) is outside the sandbox")
 
     sys.addaudithook(hook)
@@ -514,10 +610,11 @@ def child(job: dict, w: int, work: str) -> int:
             restore()
             tns = dict(user_ns)
             tns["__builtins__"] = builtins
-            try:
-                exec(imports_code, tns)
-            except BaseException:
-                pass
+            for stmt in imports_code:
+                try:
+                    exec(stmt, tns)
+                except BaseException:
+                    pass
             send(f"S {k}")
             ok, err = False, None
             try:
@@ -546,7 +643,6 @@ def child(job: dict, w: int, work: str) -> int:
             for name, v in tns.items():
                 if name not in import_names and name != "__builtins__":
                     user_ns[name] = v
-            restore()
         else:
             fname = f"<cell-{k}>"
             lines = src.splitlines(True)

@@ -1,0 +1,113 @@
+"""Throughput of ``make grade`` against plain ``nbgrader autograde`` on the same generated batch.
+
+Generates N submissions of an assignment (a third solved, a third half solved, a third untouched),
+grades them with plain ``nbgrader autograde`` (one process, as nbgrader does it) and with
+``autograde.grade`` (parallel workers, sandbox on), in the same run, and prints both throughputs,
+their ratio, the load average before and after (the machine may be shared), and whether both
+graders gave every student the same score (and the expected one).
+
+    python benchmarks/grade_throughput.py                         # 60 submissions of HW1 (or HW0)
+    python benchmarks/grade_throughput.py 01_hw0_warmup -n 30 --workers 2
+
+Results are also written to benchmarks/results/grade_throughput.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from autograde import grade as G  # noqa: E402
+from autograde.mock_submissions import batch  # noqa: E402
+
+
+def default_assignment() -> str:
+    hw1 = "04_hw1_layer_sizes"
+    ok = (REPO / "solutions" / hw1 / f"{hw1}.ipynb").exists() and (REPO / "notebooks" / hw1 / f"{hw1}.ipynb").exists()
+    return hw1 if ok else "01_hw0_warmup"
+
+
+def plain_nbgrader(assignment: str, subs: Path, root: Path) -> tuple[float, dict[str, float]]:
+    """Seconds of ``nbgrader autograde`` on the batch, and {student: score} from its gradebook."""
+    shutil.copytree(REPO / "solutions" / assignment, root / "solutions" / assignment)
+    db = root / "autograde" / "gradebook.db"
+    (root / "autograde").mkdir(parents=True)
+    env = dict(os.environ, COURSE_NBGRADER_ROOT=str(root),
+               PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
+    run = lambda *a: subprocess.run([sys.executable, "-m", "nbgrader", *a, "--log-level=WARN"], cwd=REPO,  # noqa: E731
+                                    env=env, capture_output=True, text=True)
+    r = run("generate_assignment", assignment, "--force")
+    assert r.returncode == 0, r.stderr
+    for nb in sorted(subs.glob("*.ipynb")):
+        d = root / "autograde" / "submitted" / nb.name.split("_")[0] / assignment
+        d.mkdir(parents=True)
+        shutil.copy(nb, d / f"{assignment}.ipynb")
+    t = time.perf_counter()
+    r = run("autograde", assignment, "--force")
+    took = time.perf_counter() - t
+    if r.returncode != 0:
+        print(r.stdout[-2000:], r.stderr[-2000:])
+    from nbgrader.api import Gradebook
+    with Gradebook(f"sqlite:///{db}") as gb:
+        scores = {s.student.id: float(s.score) for s in gb.assignment_submissions(assignment)}
+    return took, scores
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("assignment", nargs="?", default=default_assignment())
+    p.add_argument("-n", type=int, default=60, help="submissions (default 60)")
+    p.add_argument("--workers", type=int, default=None, help="workers of make grade (default: cores)")
+    p.add_argument("--skip-plain", action="store_true", help="only time make grade")
+    args = p.parse_args(argv)
+    cmd = "python benchmarks/grade_throughput.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    load0 = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="grade-bench-") as tmp:
+        tmp = Path(tmp)
+        subs = tmp / "submissions"
+        expected = batch(args.assignment, subs, args.n)
+        print(f"{args.n} generated submissions of {args.assignment}; {os.cpu_count()} cores; "
+              f"load average {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}", flush=True)
+        plain_s, plain_scores = (None, {})
+        if not args.skip_plain:
+            plain_s, plain_scores = plain_nbgrader(args.assignment, subs, tmp / "plain")
+            print(f"plain nbgrader autograde: {plain_s:.1f} s, {args.n / plain_s * 60:.1f} submissions/min", flush=True)
+        t = time.perf_counter()
+        results = G.grade(args.assignment, subs, out=tmp / "out", workers=args.workers, sandbox="auto", quiet=True)
+        ours_s = time.perf_counter() - t
+        ours = {r.student: r.total for r in results}
+        sandbox = "bubblewrap" if G.have_bwrap() else "OS limits only"
+        print(f"make grade ({args.workers or os.cpu_count()} workers, sandbox: {sandbox}): {ours_s:.1f} s, "
+              f"{args.n / ours_s * 60:.1f} submissions/min (end to end, including nbgrader generate_assignment "
+              f"and starting the workers)", flush=True)
+    load1 = os.getloadavg()
+    wrong_ours = {s: (ours.get(s), e) for s, e in expected.items() if ours.get(s) != e}
+    disagree = {s: (plain_scores.get(s), ours.get(s)) for s in expected
+                if plain_scores and plain_scores.get(s) != ours.get(s)}
+    ratio = plain_s / ours_s if plain_s else None
+    if ratio:
+        print(f"speed-up over plain nbgrader: {ratio:.2f}x")
+    print(f"load average after: {load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f}")
+    print(f"scores as expected: {'yes' if not wrong_ours else wrong_ours}; "
+          f"plain nbgrader agrees: {'yes' if plain_scores and not disagree else disagree or 'not run'}")
+    print(f"command: {cmd}")
+    out = REPO / "benchmarks" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "grade_throughput.json").write_text(json.dumps({
+        "assignment": args.assignment, "n": args.n, "cores": os.cpu_count(), "workers": args.workers or os.cpu_count(),
+        "plain_seconds": plain_s, "grade_seconds": ours_s, "speedup": ratio, "sandbox": sandbox,
+        "load_before": load0, "load_after": load1, "wrong": wrong_ours, "disagree": disagree, "command": cmd}, indent=1))
+    return 0 if not wrong_ours else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
