@@ -214,7 +214,8 @@ def lab(tmp_path_factory):
     shutil.copytree(RELEASED, root / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     shutil.copytree(SOLUTIONS, root / "solutions", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     (root / "autograde").mkdir()
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)     # screenshots of this run only
+    ARTIFACTS.mkdir(parents=True)
     server = Lab(root, ARTIFACTS / "jupyterlab.log")
     yield server
     server.stop()
