@@ -438,3 +438,40 @@ def densenet(in_channels: int = 1, num_classes: int = 10, width: float = 1.0, sm
 
 __all__ += ["VGG16_ARCH", "VGG11_ARCH", "vgg_block", "vgg", "alexnet", "nin_block", "nin", "Inception",
             "googlenet", "Residual", "resnet", "DenseBlock", "transition_block", "densenet"]
+
+
+# --------------------------------------------------------------------------- autoencoders (11_autoencoders)
+class ConvAutoencoder(nn.Module):
+    """A convolutional autoencoder for 28x28 grey images, with a transposed-convolution decoder.
+
+    encoder: (N, 1, 28, 28) -> conv stride 2 -> (N, 16, 14, 14) -> conv stride 2 -> (N, 32, 7, 7) -> linear -> (N, latent_dim)
+    decoder: (N, latent_dim) -> linear -> (N, 32, 7, 7) -> transposed conv stride 2 -> (N, 16, 14, 14)
+    -> transposed conv stride 2 -> (N, 1, 28, 28), a sigmoid keeps pixels in [0, 1].
+    Taught in ``11_autoencoders``.
+
+    Example:
+        >>> import torch
+        >>> ae = ConvAutoencoder(latent_dim=8)
+        >>> ae.encoder(torch.zeros(2, 1, 28, 28)).shape, ae(torch.zeros(2, 1, 28, 28)).shape
+        (torch.Size([2, 8]), torch.Size([2, 1, 28, 28]))
+    """
+
+    def __init__(self, latent_dim: int = 16, channels: tuple[int, int] = (16, 32)):
+        super().__init__()
+        c1, c2 = channels
+        self.encoder = nn.Sequential(
+            nn.Conv2d(1, c1, 3, stride=2, padding=1), nn.ReLU(),                        # 28 -> 14
+            nn.Conv2d(c1, c2, 3, stride=2, padding=1), nn.ReLU(),                       # 14 -> 7
+            nn.Flatten(), nn.Linear(c2 * 7 * 7, latent_dim))
+        self.decoder = nn.Sequential(
+            nn.Linear(latent_dim, c2 * 7 * 7), nn.ReLU(), nn.Unflatten(1, (c2, 7, 7)),
+            nn.ConvTranspose2d(c2, c1, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),  # 7 -> 14
+            nn.ConvTranspose2d(c1, 1, 3, stride=2, padding=1, output_padding=1), nn.Sigmoid())  # 14 -> 28
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[1:] != (1, 28, 28):
+            raise ValueError(f"expected images of shape (N, 1, 28, 28), got {tuple(x.shape)}")
+        return self.decoder(self.encoder(x))
+
+
+__all__ += ["ConvAutoencoder"]
