@@ -23,6 +23,19 @@ REPO = Path(__file__).resolve().parent.parent
 CHECK_TAG = "nbval-check-output"
 
 
+def _merge_streams(outputs: list) -> list:
+    """Join consecutive stream outputs of the same name, so that stored outputs do not depend on
+    how the kernel happened to chunk its writes (stable diffs)."""
+    merged: list = []
+    for o in outputs:
+        if (o.get("output_type") == "stream" and merged and merged[-1].get("output_type") == "stream"
+                and merged[-1]["name"] == o["name"]):
+            merged[-1]["text"] += o["text"]
+        else:
+            merged.append(o)
+    return merged
+
+
 def refresh(nb_path: Path, timeout: int = 600) -> int:
     """Execute one notebook and keep only the checked outputs; return how many cells are checked."""
     nb = nbformat.read(nb_path, as_version=4)
@@ -39,6 +52,7 @@ def refresh(nb_path: Path, timeout: int = 600) -> int:
             checked += 1
             cell.outputs = [o for o in cell.outputs if o.get("output_type") != "display_data"
                             or "text/plain" in o.get("data", {})]
+            cell.outputs = _merge_streams(cell.outputs)
             for o in cell.outputs:      # keep text; images differ between machines
                 if "data" in o:
                     o["data"] = {k: v for k, v in o["data"].items() if k == "text/plain"}

@@ -197,7 +197,7 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, **extra) -> Path:
     """Save ``model``'s state_dict (and any extra picklable values, e.g. history) to ``path``.
 
     Example:
-        >>> # save_checkpoint("checkpoints/cnn.pt", net, epoch=5)
+        >>> # save_checkpoint(data_root() / "checkpoints" / "cnn.pt", net, epoch=5)
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -211,7 +211,7 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module, map_location: str
     Raises a ``FileNotFoundError`` or ``ValueError`` that says what is wrong with the file.
 
     Example:
-        >>> # extra = load_checkpoint("checkpoints/cnn.pt", net)
+        >>> # extra = load_checkpoint(data_root() / "checkpoints" / "cnn.pt", net)
     """
     path = Path(path)
     if not path.is_file():
