@@ -1,0 +1,51 @@
+"""course_utils.grading: a checkpoint is graded, or fails with a CheckpointError that says why."""
+import pytest
+import torch
+from torch import nn
+
+from course_utils.data import synthetic_dataset
+from course_utils.grading import CheckpointError, checkpoint_accuracy, load_model
+from course_utils.train import save_checkpoint
+
+
+def small():
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10))
+
+
+def test_accuracy_of_a_saved_model_matches_its_predictions(tmp_path):
+    torch.manual_seed(0)
+    net = small()
+    path = save_checkpoint(tmp_path / "m.pt", net)
+    data = synthetic_dataset("cifar10", "test", n=50)
+    mean = torch.tensor(data.mean).view(1, 3, 1, 1)
+    std = torch.tensor(data.std).view(1, 3, 1, 1)
+    with torch.no_grad():
+        expected = (net.eval()((data.images.float() / 255 - mean) / std).argmax(1) == data.labels).float().mean().item()
+    assert checkpoint_accuracy(path, small, data, batch_size=7) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("case, message", [
+    ("missing", "no checkpoint at"),
+    ("corrupt", "not a readable checkpoint"),
+    ("other_net", "does not fit this model"),
+    ("build_fails", "build_model\\(\\) failed"),
+])
+def test_every_failure_is_a_checkpoint_error_with_a_reason(tmp_path, case, message):
+    path = tmp_path / "m.pt"
+    build = small
+    if case == "corrupt":
+        path.write_bytes(b"this is not a checkpoint")
+    elif case == "other_net":
+        save_checkpoint(path, nn.Linear(3, 10))
+    elif case == "build_fails":
+        save_checkpoint(path, small())
+        build = lambda: (_ for _ in ()).throw(NotImplementedError())  # noqa: E731
+    with pytest.raises(CheckpointError, match=message):
+        load_model(path, build)
+
+
+def test_wrong_output_shape_is_reported(tmp_path):
+    build = lambda: nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 3))  # noqa: E731
+    path = save_checkpoint(tmp_path / "m.pt", build())
+    with pytest.raises(CheckpointError, match=r"expected \(5, 10\)"):
+        checkpoint_accuracy(path, build, synthetic_dataset("cifar10", "test", n=5))
