@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["FeatureModel", "pretrained_weights_file", "small_cnn", "load_feature_model", "prepare_images",
-           "feature_maps", "embed", "cosine_similarity_matrix", "top_classes"]
+           "feature_maps", "embed", "cosine_similarity_matrix", "plot_similarity", "top_classes"]
 
 
 @dataclass
@@ -235,8 +235,11 @@ def embed(model: nn.Module, x: torch.Tensor, layer: str = "avgpool") -> torch.Te
     return feature_maps(model, x, [layer])[layer].flatten(1)
 
 
-def cosine_similarity_matrix(features: torch.Tensor) -> torch.Tensor:
+def cosine_similarity_matrix(features: torch.Tensor, center: bool = False) -> torch.Tensor:
     """Cosine similarity of every pair of rows: (N, D) -> (N, N), 1 on the diagonal.
+
+    ``center=True`` first subtracts the mean row: features after a ReLU are all non-negative and share a
+    large common part, which pushes every raw similarity towards 1; centring shows how the images differ.
 
     Example:
         >>> cosine_similarity_matrix(torch.tensor([[1.0, 0.0], [1.0, 1.0], [0.0, 2.0]])).round(decimals=3)
@@ -246,8 +249,35 @@ def cosine_similarity_matrix(features: torch.Tensor) -> torch.Tensor:
     """
     if features.ndim != 2:
         raise ValueError(f"expected features of shape (N, D), got {tuple(features.shape)}")
-    f = F.normalize(features.float(), dim=1)
+    f = features.float()
+    f = F.normalize(f - f.mean(0) if center else f, dim=1)
     return f @ f.T
+
+
+def plot_similarity(S: torch.Tensor, names: Sequence[str], title: str = "cosine similarity"):
+    """A similarity matrix (N, N) as an annotated heat map, rows and columns labelled with ``names``.
+
+    Example:
+        >>> fig = plot_similarity(torch.eye(3), ["a", "b", "c"])
+    """
+    import matplotlib.pyplot as plt
+
+    if S.ndim != 2 or S.shape != (len(names), len(names)):
+        raise ValueError(f"expected S of shape ({len(names)}, {len(names)}), got {tuple(S.shape)}")
+    S = S.detach().cpu()
+    fig, ax = plt.subplots(figsize=(0.6 * len(names) + 2, 0.55 * len(names) + 1.5))
+    im = ax.imshow(S.numpy(), cmap="viridis", vmin=min(0.0, S.min().item()), vmax=1)
+    ax.set_xticks(range(len(names)), list(names), rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(len(names)), list(names), fontsize=8)
+    mid = (min(0.0, S.min().item()) + 1) / 2
+    for i in range(len(S)):
+        for j in range(len(S)):
+            ax.text(j, i, f"{S[i, j]:.2f}", ha="center", va="center", fontsize=6,
+                    color="w" if S[i, j] < mid else "k")
+    fig.colorbar(im, ax=ax, shrink=0.8)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
 
 
 def top_classes(probs: torch.Tensor, classes: Sequence[str], k: int = 3) -> list[list[tuple[str, float]]]:

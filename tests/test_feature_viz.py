@@ -100,3 +100,13 @@ def test_similarity_and_top_classes():
 def test_unknown_layer_is_named():
     with pytest.raises(ValueError, match="no layers named"):
         features.feature_maps(features.small_cnn(), torch.zeros(1, 3, 32, 32), ["layer9"])
+
+
+def test_centred_similarity_removes_the_common_part():
+    common = torch.full((1, 8), 10.0)
+    f = common + torch.eye(4, 8)                       # four nearly identical non-negative vectors
+    assert features.cosine_similarity_matrix(f).min() > 0.99
+    centred = features.cosine_similarity_matrix(f, center=True)
+    expected = torch.nn.functional.cosine_similarity((f - f.mean(0))[:, None], (f - f.mean(0))[None], dim=2)
+    torch.testing.assert_close(centred, expected)
+    assert centred[0, 1] < 0
