@@ -457,8 +457,8 @@ class Worker:
 
     def stop(self) -> None:
         if self.proc is not None:
-            try:
-                self.proc.kill()
+            try:                      # the whole process group: the zygote and a student still running
+                os.killpg(self.proc.pid, 9)
             except Exception:
                 pass
             self.proc.wait()
@@ -578,12 +578,11 @@ def interpret(lines: list[str], job: Job, a: Assignment, res: Result) -> None:
                 msg = parts[3] if len(parts) > 3 else ""
             res.cell_errors.append(f"cell {k + 1}: {str(msg)[:300]}")
     stopped = None
+    finished = any(l == "C END" for l in lines)
     if end.startswith("KILLED"):
         stopped = end[len("KILLED "):]
-    elif end and end != "EXIT 0":
-        stopped = "the notebook's process ended early (" + end.replace("EXIT ", "exit ") + ")"
-        if "END" not in [l[2:5] for l in lines if l.startswith("C ")]:
-            pass
+    elif not finished:
+        stopped = "the notebook's process ended early (" + end.replace("EXIT ", "exit ") + "; os._exit?)"
     for k, cell in enumerate(job.cells):
         if cell["kind"] != "test":
             continue
@@ -824,6 +823,8 @@ def grade(assignment: str, submissions: Path, out: Path = REPO / "autograde", db
         if s.nb is not None:
             for d, name, text in (("submitted", a.notebook, json.dumps(s.nb, indent=1)),
                                   ("autograded", a.notebook, json.dumps(autograded_notebook(s, a, res), indent=1))):
+                if d == "submitted" and (out / d).resolve() == Path(submissions).resolve():
+                    continue                        # grading nbgrader's own submitted/ folder in place
                 p = out / d / res.student / a.name
                 p.mkdir(parents=True, exist_ok=True)
                 (p / name).write_text(text)

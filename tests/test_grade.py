@@ -233,3 +233,21 @@ def test_collect_layouts(tmp_path):
     assert set(subs) == {"ann", "ben", "cy"}
     assert "2 submissions found" in " ".join(subs["ann"].notes)
     assert subs["ben"].nb == {"cells": []} and subs["cy"].problem == "cy_hw.zip holds no notebook"
+
+
+def test_without_bubblewrap(tmp_path):
+    """--sandbox none (a TA without bubblewrap): OS limits and the audit hook still hold."""
+    subs = tmp_path / "submissions"
+    subs.mkdir()
+    expected = _batch(subs)
+    keep = {"full", "cheatsolutions", "cheatnetwork", "infinite", "cheatduringtest", "osexit"}
+    for p in list(subs.iterdir()):
+        if p.is_dir():
+            shutil.rmtree(p)
+        elif p.name.split("_")[0].split(".")[0] not in keep:
+            p.unlink()
+    results = G.grade(A, subs, out=tmp_path / "out", workers=2, sandbox="none", quiet=True,
+                      limits={"cell": 8, "notebook": 60, "memory_mb": 1536, "output_kb": 256})
+    got = {r.student: r.total for r in results}
+    assert got == {s: expected[s] for s in keep}, {r.student: (r.messages, r.notes) for r in results}
+    assert "ended early" in " ".join(next(r for r in results if r.student == "osexit").notes)
