@@ -385,6 +385,7 @@ def build_job(sub: Submission, a: Assignment) -> Job:
             cell["src"] = a.cells[cell["grade_id"]].source
             cell["nonce"] = secrets.token_hex(16)
         else:
+            cell["shown"] = cell["src"]             # as the student wrote it (feedback)
             cell["src"] = _transform(cell["src"])
     return Job(out, notes, dict(sub.files))
 
@@ -709,7 +710,7 @@ def feedback_html(sub: Submission, a: Assignment, res: Result) -> str:
                 parts.append(f"<div class='result {'ok' if ok else 'bad'}'>"
                              f"{'passed' if ok else e(_feedback_message(res, gid, ok))}</div>")
             else:
-                parts.append(f"<pre>{e(cell['src'])}</pre>")
+                parts.append(f"<pre>{e(cell.get('shown', cell['src']))}</pre>")
     parts.append("</body></html>")
     return "\n".join(parts)
 
