@@ -39,21 +39,31 @@ lab: kernel
 	jupyter lab --ServerApp.root_dir=$(LAB_DIR) --ServerApp.port=$(PORT) --ServerApp.ip=127.0.0.1 \
 	  $(if $(HEADLESS),--no-browser) $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
-# The browser test (tests/test_browser.py) drives Debian's Chromium: installed here with apt-get when
-# possible (root and apt-get); otherwise this says so and that test is skipped, giving the reason.
-.PHONY: chromium
-chromium:
-	@if command -v chromium >/dev/null || [ -x /usr/bin/chromium ]; then :; \
+# System packages some checks use, from Debian's archive: installed with apt-get when possible (root
+# and apt-get); otherwise a message says what is missing and what runs without it.
+#   chromium   -- the browser test (tests/test_browser.py) drives it; skipped, with the reason, without it
+#   bubblewrap -- the grading sandbox (make grade); grading falls back to OS limits only without it
+# $(call apt_install,COMMAND,PACKAGE,WHAT HAPPENS WITHOUT IT)
+define apt_install
+	@if command -v $(1) >/dev/null; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  echo "Installing Debian's chromium for the browser test (apt-get install chromium) ..."; \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
-	    || echo "Could not install chromium with apt-get: the browser test will be skipped."; \
+	  echo "Installing Debian's $(2) (apt-get install $(2)) ..."; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) >/dev/null; } \
+	    || echo "Could not install $(2) with apt-get: $(3)."; \
 	else \
-	  echo "Chromium is not installed and cannot be installed here (needs root and apt-get;" \
-	       "try: sudo apt-get install chromium): the browser test will be skipped."; \
+	  echo "$(2) is not installed and cannot be installed here (needs root and apt-get; try:" \
+	       "sudo apt-get install $(2)): $(3)."; \
 	fi
+endef
 
-test: $(STAMP) chromium
+.PHONY: chromium bubblewrap
+chromium:
+	$(call apt_install,chromium,chromium,the browser test will be skipped)
+
+bubblewrap:
+	$(call apt_install,bwrap,bubblewrap,grading runs with OS limits only (no network or filesystem isolation))
+
+test: $(STAMP) chromium bubblewrap
 	COURSE_QUICK=1 MPLBACKEND=Agg $(PY) -m pytest -n $(JOBS) --dist loadfile $(PYTEST_ARGS)
 
 release: $(STAMP)
@@ -68,20 +78,8 @@ clean-course:
 
 # Grade a batch of submissions (README, "For TAs: grading submissions"):
 #   make grade ASSIGNMENT=01_hw0_warmup SUBMISSIONS=path/to/folder [WORKERS=2] [GRADE_ARGS="--db URL"]
-# The sandbox is bubblewrap: installed here with apt-get when possible (root and apt-get); otherwise
-# this says so and grading runs with OS limits only.
-.PHONY: grade bubblewrap
-bubblewrap:
-	@if command -v bwrap >/dev/null; then :; \
-	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  echo "Installing bubblewrap, the grading sandbox (apt-get install bubblewrap) ..."; \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; } \
-	    || echo "Could not install bubblewrap: grading runs with OS limits only (no network or filesystem isolation)."; \
-	else \
-	  echo "bubblewrap is not installed and cannot be installed here (try: sudo apt-get install bubblewrap):" \
-	       "grading runs with OS limits only (no network or filesystem isolation)."; \
-	fi
-
+# The sandbox is bubblewrap (see apt_install above).
+.PHONY: grade
 grade: $(STAMP) bubblewrap
 	@test -n "$(ASSIGNMENT)" -a -n "$(SUBMISSIONS)" || { echo "usage: make grade ASSIGNMENT=<name> SUBMISSIONS=<folder>"; exit 2; }
 	$(PY) -m autograde.grade $(ASSIGNMENT) $(SUBMISSIONS) $(if $(WORKERS),--workers $(WORKERS)) $(GRADE_ARGS)
