@@ -412,7 +412,10 @@ def sandbox_command(python: str = sys.executable, use_bwrap: bool = True) -> tup
         pkg = str(Path(course_utils.__file__).resolve().parent)
         env.update(MPLCONFIGDIR="/tmp/.mpl", COURSE_DATA_DIR="/tmp/no-data", GRADER_TMP="/tmp")
         cmd = ["bwrap", "--die-with-parent", "--new-session", "--unshare-net", "--unshare-pid", "--unshare-ipc",
-               "--unshare-uts", "--unshare-cgroup-try", "--cap-drop", "ALL", "--ro-bind", "/usr", "/usr"]
+               "--unshare-uts", "--unshare-cgroup-try", "--cap-drop", "ALL",
+               # the private /tmp first: binds below may lie under /tmp (a course cloned there) and
+               # must be mounted on top of it, not hidden by it
+               "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--ro-bind", "/usr", "/usr"]
         for d in ("bin", "lib", "lib64", "sbin"):
             p = Path("/") / d
             if p.is_symlink():
@@ -425,7 +428,7 @@ def sandbox_command(python: str = sys.executable, use_bwrap: bool = True) -> tup
             if not b.startswith("/usr/") and Path(b).exists():
                 cmd += ["--ro-bind", b, b]
         cmd += ["--ro-bind", "/etc", "/etc", "--ro-bind", pkg, pkg, "--ro-bind", str(RUNNER), str(RUNNER),
-                "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--chdir", "/tmp", "--clearenv"]
+                "--chdir", "/tmp", "--clearenv"]
         for k, v in env.items():
             cmd += ["--setenv", k, v]
         return cmd + [python, str(RUNNER)], dict(os.environ), None
