@@ -1,4 +1,9 @@
-"""A fast reference recipe for CIFAR-10: about 90% test accuracy in minutes on a laptop CPU.
+"""A fast reference recipe for CIFAR-10: 88.4% test accuracy in 10 minutes on a 2-core CPU.
+
+Measured by ``benchmarks/cifar10_speed.py --minutes 10 --device cpu`` on CIFAR-10 (JPEG copy),
+2-core AMD EPYC, torch 2.14.1, one run, data loading included; the Exercise 2-4 network got 59.1%
+in the same run with the same budget. On a GPU ``RecipeConfig.for_device("cuda")`` uses airbench's
+widths (not yet measured).
 
 Everything the ``07_training_cnns`` ladders teach, put together, plus the tricks that make
 the public speed records fast (studied from KellerJordan/cifar10-airbench and the
