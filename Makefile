@@ -15,6 +15,7 @@ HEADLESS ?=
 LAB_ARGS ?=
 LAB_DIR  ?= notebooks
 JOBS     ?= 2
+TEST_THREADS ?= 1
 PYTEST_ARGS ?=
 
 # nbgrader runs commands of its own environment (alembic): the venv comes first on PATH.
@@ -63,8 +64,10 @@ chromium:
 bubblewrap:
 	$(call apt_install,bwrap,bubblewrap,grading runs with OS limits only (no network or filesystem isolation))
 
+# JOBS pytest workers share the cores; one torch thread each (more threads per worker oversubscribe
+# the cores, and the small convolutions of quick mode then run several times slower).
 test: $(STAMP) chromium bubblewrap
-	COURSE_QUICK=1 MPLBACKEND=Agg $(PY) -m pytest -n $(JOBS) --dist loadfile $(PYTEST_ARGS)
+	COURSE_QUICK=1 MPLBACKEND=Agg OMP_NUM_THREADS=$(TEST_THREADS) $(PY) -m pytest -n $(JOBS) --dist loadfile $(PYTEST_ARGS)
 
 release: $(STAMP)
 	$(PY) -m autograde.release
