@@ -51,6 +51,8 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from course_utils.submit_check import cell_source as _src, nbgrader_meta as _nbg
+
 REPO = Path(__file__).resolve().parent.parent
 RUNNER = Path(__file__).resolve().parent / "sandbox_runner.py"
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
@@ -87,15 +89,6 @@ class Assignment:
         return sum(c.points for c in self.cells.values() if c.kind in ("test", "written"))
 
 
-def _src(cell: dict) -> str:
-    s = cell.get("source", "")
-    return "".join(s) if isinstance(s, list) else str(s)
-
-
-def _nbg(cell: dict) -> dict:
-    md = cell.get("metadata") or {}
-    n = md.get("nbgrader") if isinstance(md, dict) else None
-    return n if isinstance(n, dict) else {}
 
 
 def nbgrader_env(root: Path, db_url: str) -> dict[str, str]:

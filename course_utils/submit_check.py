@@ -33,12 +33,14 @@ from pathlib import Path
 __all__ = ["cell_checksum", "protected_cell_problems", "run_visible_tests", "check_before_submit"]
 
 
-def _source(cell: dict) -> str:
+def cell_source(cell: dict) -> str:
+    """A notebook cell's source as one string (nbformat stores a string or a list of lines)."""
     s = cell.get("source", "")
     return "".join(s) if isinstance(s, list) else str(s)
 
 
-def _nbgrader(cell: dict) -> dict:
+def nbgrader_meta(cell: dict) -> dict:
+    """A cell's nbgrader metadata, or {} when it has none (or it is malformed)."""
     md = cell.get("metadata") or {}
     n = md.get("nbgrader") if isinstance(md, dict) else None
     return n if isinstance(n, dict) else {}
@@ -52,11 +54,11 @@ def cell_checksum(cell: dict) -> str:
         ...     "solution": True}}})
         '3952363144b9625d080fedd1f7d073ce'
     """
-    n = _nbgrader(cell)
+    n = nbgrader_meta(cell)
     grade, solution = bool(n.get("grade", False)), bool(n.get("solution", False))
     locked = False if solution else (True if grade else bool(n.get("locked", False)))
     m = hashlib.md5()
-    for part in (_source(cell), cell.get("cell_type", ""), str(n.get("grade", False)), str(n.get("solution", False)),
+    for part in (cell_source(cell), cell.get("cell_type", ""), str(n.get("grade", False)), str(n.get("solution", False)),
                  str(locked), n.get("grade_id", "")):
         m.update(str(part).encode("utf-8"))
     if grade:
@@ -68,7 +70,7 @@ def protected_cell_problems(nb: dict, release: dict | None = None) -> list[str]:
     """Warnings about edited, copied or (given the released notebook) deleted protected cells."""
     problems, seen = [], {}
     for i, cell in enumerate(nb.get("cells", []), 1):
-        n = _nbgrader(cell)
+        n = nbgrader_meta(cell)
         gid = n.get("grade_id")
         if not gid:
             continue
@@ -83,7 +85,7 @@ def protected_cell_problems(nb: dict, release: dict | None = None) -> list[str]:
         problems.append("some cells share the same id (copied cells): delete the copies")
     if release is not None:
         for cell in release.get("cells", []):
-            gid = _nbgrader(cell).get("grade_id")
+            gid = nbgrader_meta(cell).get("grade_id")
             if gid and gid not in seen:
                 problems.append(f"the cell {gid} of the released notebook is missing (deleted?)")
     return problems
@@ -100,7 +102,7 @@ def run_visible_tests(path: str | Path, timeout: int = 300) -> list[tuple[str, f
     client.execute()
     out = []
     for cell in nb.cells:
-        n = _nbgrader(cell)
+        n = nbgrader_meta(cell)
         if cell.cell_type == "code" and n.get("grade") and not n.get("solution"):
             err = next((f"{o.get('ename')}: {o.get('evalue')}" for o in cell.get("outputs", [])
                         if o.get("output_type") == "error"), None)
