@@ -13,12 +13,9 @@ import random
 import sys
 from pathlib import Path
 
+from course_utils.submit_check import cell_source as _src
+
 REPO = Path(__file__).resolve().parent.parent
-
-
-def _src(cell: dict) -> str:
-    s = cell.get("source", "")
-    return "".join(s) if isinstance(s, list) else s
 
 
 def load(assignment: str) -> tuple[dict, dict]:
