@@ -44,6 +44,8 @@ lab: kernel
 # and apt-get); otherwise a message says what is missing and what runs without it.
 #   chromium   -- the browser test (tests/test_browser.py) drives it; skipped, with the reason, without it
 #   bubblewrap -- the grading sandbox (make grade); grading falls back to OS limits only without it
+#   postgresql -- the server tests/test_grade_postgres.py starts (a private one, in a temporary folder)
+#                 to grade into PostgreSQL; skipped, with the reason, without it
 # $(call apt_install,COMMAND,PACKAGE,WHAT HAPPENS WITHOUT IT)
 define apt_install
 	@if command -v $(1) >/dev/null; then :; \
@@ -57,16 +59,20 @@ define apt_install
 	fi
 endef
 
-.PHONY: chromium bubblewrap
+.PHONY: chromium bubblewrap postgresql
 chromium:
 	$(call apt_install,chromium,chromium,the browser test will be skipped)
 
 bubblewrap:
 	$(call apt_install,bwrap,bubblewrap,grading runs with OS limits only (no network or filesystem isolation))
 
+# Debian keeps the server programs off PATH (/usr/lib/postgresql/N/bin); pg_ctlcluster comes with them.
+postgresql:
+	$(call apt_install,pg_ctlcluster,postgresql,the PostgreSQL gradebook test will be skipped)
+
 # JOBS pytest workers share the cores; one torch thread each (more threads per worker oversubscribe
 # the cores, and the small convolutions of quick mode then run several times slower).
-test: $(STAMP) chromium bubblewrap
+test: $(STAMP) chromium bubblewrap postgresql
 	COURSE_QUICK=1 MPLBACKEND=Agg OMP_NUM_THREADS=$(TEST_THREADS) $(PY) -m pytest -n $(JOBS) --dist loadfile $(PYTEST_ARGS)
 
 release: $(STAMP)
