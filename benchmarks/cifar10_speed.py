@@ -147,6 +147,12 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--no-baseline", action="store_true", help="skip the Exercise 2-4 baseline")
     ap.add_argument("--baseline-batch-size", type=int, default=4)
     ap.add_argument("--widths", default=None, help="recipe widths, e.g. 32,128,128 (default: by device)")
+    ap.add_argument("--epochs", type=float, default=None,
+                    help="recipe epochs; the run ends at this many epochs or at the budget, whichever comes first (default: by device)")
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="any other RecipeConfig field, e.g. --set optimizer=muon --set batch_size=1000")
+    ap.add_argument("--bf16", choices=["auto", "on", "off"], default="auto",
+                    help="bf16 autocast for the recipe (auto: on CUDA and on CPUs with native bf16)")
     ap.add_argument("--synthetic", action="store_true",
                     help="use the synthetic stand-in instead of CIFAR-10 (smoke tests; accuracies are meaningless)")
     ap.add_argument("--limit", type=int, default=None, help="use only this many train (and a fifth as many test) images: smoke tests")
@@ -182,6 +188,14 @@ def main(argv: list[str] | None = None) -> dict:
     changes = {}
     if args.widths:
         changes["widths"] = tuple(int(w) for w in args.widths.split(","))
+    if args.epochs:
+        changes["epochs"] = args.epochs
+    for item in args.set:
+        name, _, value = item.partition("=")
+        kind = type(getattr(RecipeConfig, name))
+        changes[name] = value if kind is str else (value.lower() in ("1", "true", "yes")) if kind is bool else kind(value)
+    if args.bf16 != "auto":
+        changes["bf16"] = args.bf16 == "on"
     cfg = RecipeConfig.for_device(device, **changes)
     reset_peak(device)
     r = train_recipe(train, test, cfg, device=device, budget_s=budget, start_time=t0)

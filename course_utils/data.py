@@ -438,6 +438,8 @@ class TensorLoader:
         batch_size: images per batch.
         shuffle: new random order every epoch.
         augment: dict of :func:`augment_batch` options (e.g. ``dict(flip=True, translate=2)``), or None.
+            ``flip="alternate"`` flips a fixed random half of the images in even epochs and the other
+            half in odd ones, so every image is seen both ways in any two epochs (airbench's trick).
         device: where batches go ("cpu", "cuda", ...).
         drop_last: drop the last incomplete batch.
         seed: seeds shuffling and augmentation.
@@ -466,6 +468,9 @@ class TensorLoader:
             raise ValueError(f"mean has {len(data.mean)} channels, images have {C}")
         self.mean = torch.tensor(data.mean, device=self.device).view(1, C, 1, 1)
         self.std = torch.tensor(data.std, device=self.device).view(1, C, 1, 1)
+        self.epoch = 0
+        if augment and augment.get("flip") == "alternate":
+            self.flipped = (torch.rand(len(self.labels), generator=self.generator) < 0.5).to(self.device)
 
     def __len__(self) -> int:
         n = len(self.labels)
@@ -475,11 +480,19 @@ class TensorLoader:
         n = len(self.labels)
         order = (torch.randperm(n, generator=self.generator).to(self.device) if self.shuffle
                  else torch.arange(n, device=self.device))
+        augment = dict(self.augment or {})
+        alternate = augment.get("flip") == "alternate"
+        if alternate:
+            augment["flip"] = False
+        self.epoch += 1
         for b in range(len(self)):
             idx = order[b * self.batch_size:(b + 1) * self.batch_size]
             x = self.images[idx].float().div_(255)
-            if self.augment:
-                x = augment_batch(x, generator=self.generator, **self.augment)
+            if alternate:
+                m = self.flipped[idx] ^ (self.epoch % 2 == 0)
+                x = torch.where(m[:, None, None, None], x.flip(3), x)
+            if augment:
+                x = augment_batch(x, generator=self.generator, **augment)
             x = (x - self.mean) / self.std
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from course_utils.data import ImageData, synthetic_dataset
-from course_utils.recipe import (Lookahead, RecipeConfig, init_whitening, lr_factor, predict,
-                                 recipe_net, recipe_optimizer, train_recipe)
+from course_utils.recipe import (Lookahead, Muon, RecipeConfig, init_whitening, lr_factor, muon_optimizers,
+                                 orthogonalize, predict, recipe_net, recipe_optimizer, train_recipe)
 from course_utils.data import TensorLoader
 
 REPO = Path(__file__).resolve().parent.parent
@@ -59,6 +59,63 @@ def test_optimizer_groups_and_schedule():
     assert 20 <= peak <= 25 and factors[0] < factors[peak] and factors[-1] < factors[peak]
 
 
+@pytest.mark.parametrize("shape", [(16, 40), (40, 16), (24, 24)])
+def test_orthogonalize_equalises_singular_values(shape):
+    gen = torch.Generator().manual_seed(sum(shape))
+    k = min(shape)
+    u, _ = torch.linalg.qr(torch.randn(shape[0], k, generator=gen))
+    v, _ = torch.linalg.qr(torch.randn(shape[1], k, generator=gen))
+    g = u @ torch.diag(torch.logspace(-1, 0, k)) @ v.T                 # singular values 0.1 ... 1
+    o = orthogonalize(g)
+    s = torch.linalg.svdvals(o)
+    assert o.shape == g.shape and s.min() > 0.5 and s.max() < 1.5, s
+    cos = torch.nn.functional.cosine_similarity((u @ v.T).flatten(), o.flatten(), dim=0)
+    assert cos > 0.95, f"not the direction U V^T of g: cosine {cos:.3f}"
+
+
+def test_muon_keeps_the_filter_norm_and_moves_every_direction():
+    conv = torch.nn.Conv2d(4, 6, 3, bias=False)
+    opt = Muon([conv.weight], lr=0.05, momentum=0.0)
+    before = conv.weight.detach().clone()
+    conv(torch.randn(8, 4, 7, 7)).square().sum().backward()
+    opt.step()
+    step = (conv.weight - before * (6 ** 0.5 / before.norm())).reshape(6, -1) / -0.05
+    torch.testing.assert_close(step, orthogonalize(conv.weight.grad.reshape(6, -1)), atol=1e-2, rtol=0)
+
+
+def test_muon_groups_cover_every_trainable_parameter_once():
+    net = recipe_net((8, 16, 16))
+    init_whitening(net[0], torch.randn(20, 3, 8, 8))
+    opts = muon_optimizers(net, RecipeConfig(optimizer="muon"))
+    seen = [id(p) for o in opts for g in o.param_groups for p in g["params"]]
+    assert sorted(seen) == sorted(id(p) for p in net.parameters() if p.requires_grad)
+    assert all(p.ndim == 4 for p in opts[1].param_groups[0]["params"])
+
+
+def test_alternating_flip_shows_each_image_both_ways_in_two_epochs():
+    d = synthetic_dataset("cifar10", "train", n=64)
+    loader = TensorLoader(d, 64, augment=dict(flip="alternate"))
+    (a, _), (b, _) = next(iter(loader)), next(iter(loader))
+    plain = (d.images.float() / 255 - loader.mean) / loader.std
+    flipped = plain.flip(3)
+    a_flipped = (a - flipped).flatten(1).abs().amax(1) < 1e-5
+    b_flipped = (b - flipped).flatten(1).abs().amax(1) < 1e-5
+    a_plain = (a - plain).flatten(1).abs().amax(1) < 1e-5
+    assert torch.all(a_flipped ^ a_plain) and torch.all(a_flipped ^ b_flipped)
+    assert 10 < a_flipped.sum() < 54
+
+
+def test_recipe_records_whether_it_used_bf16():
+    train = synthetic_dataset("cifar10", "train", n=256)
+    test = synthetic_dataset("cifar10", "test", n=50)
+    for forced in (True, False):
+        cfg = RecipeConfig(widths=(8, 16, 16), epochs=1, batch_size=64, tta_level=0, bf16=forced)
+        assert train_recipe(train, test, cfg, progress=False).config["bf16"] is forced
+    auto = train_recipe(train, test, RecipeConfig(widths=(8, 16, 16), epochs=1, batch_size=64, tta_level=0),
+                        progress=False)
+    assert isinstance(auto.config["bf16"], bool)
+
+
 def test_lookahead_pulls_weights_back():
     net = torch.nn.Linear(3, 2)
     la = Lookahead(net)
@@ -81,11 +138,20 @@ def test_tta_on_a_mirror_symmetric_model_changes_nothing():
 def test_recipe_learns_the_stand_in():
     train = synthetic_dataset("cifar10", "train", n=2048)
     test = synthetic_dataset("cifar10", "test", n=500)
-    cfg = RecipeConfig(widths=(16, 32, 32), epochs=3, batch_size=128)
+    cfg = RecipeConfig(widths=(16, 32, 32), epochs=3, batch_size=128, optimizer="sgd", flip="random")
     r = train_recipe(train, test, cfg, progress=False)
     assert r.accuracy > 0.5, f"10 classes: chance is 0.1, the recipe reached only {r.accuracy:.3f}"
     assert [c["epoch"] for c in r.curve] == [1, 2, 3]
     assert r.images_seen == 3 * (2048 // 128) * 128
+
+
+def test_recipe_with_muon_learns_the_stand_in():
+    train = synthetic_dataset("cifar10", "train", n=2048)
+    test = synthetic_dataset("cifar10", "test", n=500)
+    cfg = RecipeConfig(widths=(16, 32, 32), epochs=3, batch_size=128, optimizer="muon", lookahead_every=0,
+                       flip="alternate")
+    r = train_recipe(train, test, cfg, progress=False)
+    assert r.accuracy > 0.5, f"10 classes: chance is 0.1, the recipe reached only {r.accuracy:.3f}"
 
 
 def test_time_budget_stops_training():
