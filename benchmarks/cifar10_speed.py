@@ -14,7 +14,7 @@ Usage (from the repository root)::
 
 ``--data-root`` is a folder holding ``train/CLASS/*.jpg`` and ``test/CLASS/*.jpg`` (an image
 folder copy) or torchvision's ``cifar-10-batches-py``. The first read of an image folder
-decodes the JPEGs (about half a minute) and caches them as one tensor file; that time counts.
+decodes the JPEGs (14 s on the 2-core CPU) and caches them as one tensor file; that time counts.
 
 Writes JSON (default ``benchmarks/results/cifar10_speed-DATE.json``, not committed) with, per
 run: accuracy against wall time, final accuracy, images per second, peak memory; and the

@@ -24,7 +24,7 @@ the public speed records fast (studied from KellerJordan/cifar10-airbench and th
 5. **evaluation**: test-time augmentation (mirror, and one-pixel shifts).
 
 On that CPU, bf16, Muon and alternating flips took the recipe from 88.4% (SGD, fp32, widths
-32-128-128) to 90.1% and 90.3% (two runs) in the same ten minutes; with SGD and bf16, widths
+32-128-128) to 90.1%, 90.3% and 90.4% (three runs) in the same ten minutes; with SGD and bf16, widths
 32-128-128 (16 epochs) reached 89.3% and 48-192-192 (9 epochs) 89.6%; with Muon, 64-256-256
 (5 epochs) 89.9%.
 

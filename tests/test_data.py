@@ -10,9 +10,10 @@ from course_utils.data import DataNotFoundError, ImageData, TensorLoader, augmen
 
 
 @pytest.fixture
-def no_quick(monkeypatch):
+def no_quick(monkeypatch, tmp_path):
     monkeypatch.setenv("COURSE_QUICK", "0")
     monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "course_data"))   # decoded-image caches stay here
 
 
 def _write_folder(root, split, classes, per_class, size=(32, 32), mode="RGB", fmt="png"):
