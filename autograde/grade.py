@@ -89,8 +89,6 @@ class Assignment:
         return sum(c.points for c in self.cells.values() if c.kind in ("test", "written"))
 
 
-
-
 def nbgrader_env(root: Path, db_url: str) -> dict[str, str]:
     bin_dir = str(Path(sys.executable).parent)
     return dict(os.environ, COURSE_NBGRADER_ROOT=str(root), PATH=bin_dir + os.pathsep + os.environ.get("PATH", ""))

@@ -106,9 +106,11 @@ class RecipeConfig:
 @dataclass
 class RecipeResult:
     """What :func:`train_recipe` returns: the model (with the lookahead weights), the final
-    test accuracy (with TTA), the curve ``[{seconds, cpu_seconds, epoch, images, test_acc, train_loss}, ...]``
-    (``test_acc`` without TTA, on ``test_images`` test images; ``cpu_seconds``: CPU time of this process, all threads, since the call: on a busy machine
-    it shows how much of the wall time the run actually got)."""
+    test accuracy (with TTA), the curve
+    ``[{seconds, cpu_seconds, epoch, images, test_acc, test_images, train_loss}, ...]``
+    (``test_acc`` without TTA, on ``test_images`` test images; ``cpu_seconds``: CPU time of this
+    process, all threads, since the call: on a busy machine it shows how much of the wall time
+    the run actually got)."""
 
     model: nn.Module
     accuracy: float
@@ -397,13 +399,14 @@ def cpu_has_bf16() -> bool:
     return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
 
 
-def _autocast(dev: torch.device, bf16: bool | None = None):
-    """bf16 autocast on CUDA (tensor cores) and on CPUs with native bf16; otherwise fp32.
+def use_bf16(dev: torch.device) -> bool:
+    """Whether bf16 pays off on ``dev``: on CUDA (tensor cores) and on CPUs with native bf16."""
+    return dev.type == "cuda" or (dev.type == "cpu" and cpu_has_bf16())
 
-    ``bf16``: ``None`` decides by the hardware, ``True``/``False`` force it."""
-    if bf16 is None:
-        bf16 = dev.type == "cuda" or (dev.type == "cpu" and cpu_has_bf16())
-    return torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16)
+
+def _autocast(dev: torch.device, bf16: bool | None = None):
+    """bf16 autocast when ``bf16`` says so (``None``: when :func:`use_bf16`), otherwise fp32."""
+    return torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_bf16(dev) if bf16 is None else bf16)
 
 
 # --------------------------------------------------------------------------- 6. training
@@ -427,7 +430,7 @@ def train_recipe(train: ImageData, test: ImageData, cfg: RecipeConfig | None = N
     dev = torch.device(device)
     cfg = cfg or RecipeConfig.for_device(dev)
     if cfg.bf16 is None:                     # record what "auto" chose
-        cfg = replace(cfg, bf16=dev.type == "cuda" or (dev.type == "cpu" and cpu_has_bf16()))
+        cfg = replace(cfg, bf16=use_bf16(dev))
     torch.manual_seed(cfg.seed)
     loader = TensorLoader(train, cfg.batch_size, shuffle=True, device=dev, drop_last=True,
                           seed=cfg.seed, channels_last=True,

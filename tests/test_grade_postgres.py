@@ -132,11 +132,9 @@ def test_grading_into_postgresql(pg_url, tmp_path):
     root = tmp_path / "course"
     (root / "autograde").mkdir(parents=True)
     csv_path = tmp_path / "export.csv"
-    env = dict(os.environ, COURSE_NBGRADER_ROOT=str(root),
-               PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
     r = subprocess.run([sys.executable, "-m", "nbgrader", "export", f"--CourseDirectory.db_url={pg_url}",
-                        f"--CsvExportPlugin.to={csv_path}"], cwd=REPO, env=env, capture_output=True,
-                       text=True, timeout=300)
+                        f"--CsvExportPlugin.to={csv_path}"], cwd=REPO, env=G.nbgrader_env(root, pg_url),
+                       capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     rows = {row["student_id"]: float(row["score"]) for row in csv.DictReader(open(csv_path))
             if row["assignment"] == A}
