@@ -109,7 +109,7 @@ def raw_pixels(data: ImageData) -> ImageData:
 def train_rung(net: nn.Module, train: ImageData, test: ImageData, epochs: int = 5, lr: float = 1e-3,
                optimizer: str = "adam", weight_decay: float = 0.0, augment: dict | None = None,
                lr_decay: bool = False, batch_size: int = 128, seed: int = 0,
-               device: str | torch.device | None = None) -> History:
+               device: str | torch.device | None = None, progress: bool | None = None) -> History:
     """Train ``net`` for one rung of a ladder; return its :class:`~course_utils.train.History`.
 
     Args:
@@ -117,11 +117,12 @@ def train_rung(net: nn.Module, train: ImageData, test: ImageData, epochs: int = 
         weight_decay: decoupled weight decay (AdamW) or L2 (SGD).
         augment: :func:`~course_utils.data.augment_batch` options, e.g. ``dict(flip=True, translate=4)``.
         lr_decay: cosine decay of the learning rate to zero (with a short warm-up).
+        progress: a progress bar per epoch; default automatic (:func:`~course_utils.train.show_progress`).
 
     Example:
         >>> from course_utils.data import synthetic_dataset
         >>> d = synthetic_dataset("cifar10", "test", n=64)
-        >>> h = train_rung(ladder_net(width=4, depth=1), d, d, epochs=1, batch_size=32)
+        >>> h = train_rung(ladder_net(width=4, depth=1), d, d, epochs=1, batch_size=32, progress=False)
         >>> len(h.val_acc)
         1
     """
@@ -137,7 +138,7 @@ def train_rung(net: nn.Module, train: ImageData, test: ImageData, epochs: int = 
     steps = epochs * len(train_loader)
     sched = warmup_cosine(opt, steps, warmup_steps=max(1, steps // 20)) if lr_decay else None
     return fit(net, train_loader, test_loader, epochs=epochs, optimizer=opt, scheduler=sched,
-               device=device or "cpu", progress=False)
+               device=device or "cpu", progress=progress)
 
 
 class Ladder:
@@ -146,12 +147,13 @@ class Ladder:
     Settings (and their starting values): the :func:`ladder_net` switches ``activation="relu"``,
     ``bn=False``, ``init="xavier"``, ``skip=False``, ``dropout=0.0``, ``width=32``, ``depth=3``;
     the data ``raw_pixels=False``; the training ``lr=1e-3``, ``weight_decay=0.0``,
-    ``lr_decay=False``; augmentation ``flip=False``, ``translate=0``, ``erase=0.0``.
+    ``lr_decay=False``; augmentation ``flip=False``, ``translate=0``, ``erase=0.0``. ``progress``: a bar
+    per epoch of every rung, automatic by default (:func:`~course_utils.train.show_progress`).
 
     Example:
         >>> from course_utils.data import synthetic_dataset
         >>> d = synthetic_dataset("cifar10", "test", n=64)
-        >>> lad = Ladder(d, d, epochs=1, width=4, depth=1)
+        >>> lad = Ladder(d, d, epochs=1, width=4, depth=1, progress=False)
         >>> _ = lad.step("start"); _ = lad.step("BN", bn=True)
         >>> list(lad.histories), lad.config["bn"]
         (['start', 'BN'], True)
@@ -163,11 +165,12 @@ class Ladder:
                     flip=False, translate=0, erase=0.0)
 
     def __init__(self, train: ImageData, test: ImageData, epochs: int = 5, batch_size: int = 128,
-                 device: str | torch.device | None = None, **start):
+                 device: str | torch.device | None = None, progress: bool | None = None, **start):
         unknown = set(start) - set(self.DEFAULTS)
         if unknown:
             raise ValueError(f"unknown settings {sorted(unknown)}; known: {sorted(self.DEFAULTS)}")
         self.train, self.test, self.epochs, self.batch_size, self.device = train, test, epochs, batch_size, device
+        self.progress = progress
         self.config = dict(self.DEFAULTS, **start)
         self.histories: dict[str, History] = {}
         self.params: dict[str, int] = {}
@@ -185,7 +188,8 @@ class Ladder:
         augment = (dict(flip=c["flip"], translate=c["translate"], erase=c["erase"])
                    if c["flip"] or c["translate"] or c["erase"] else None)
         h = train_rung(net, train, test, epochs=self.epochs, lr=c["lr"], weight_decay=c["weight_decay"],
-                       augment=augment, lr_decay=c["lr_decay"], batch_size=self.batch_size, device=self.device)
+                       augment=augment, lr_decay=c["lr_decay"], batch_size=self.batch_size, device=self.device,
+                       progress=self.progress)
         self.histories[name] = h
         self.params[name] = sum(p.numel() for p in net.parameters())
         return h

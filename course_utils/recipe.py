@@ -51,6 +51,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data import ImageData, TensorLoader
+from .train import show_progress
 
 __all__ = ["RecipeConfig", "RecipeResult", "recipe_net", "init_whitening", "Lookahead",
            "recipe_optimizer", "orthogonalize", "Muon", "muon_optimizers", "lr_factor", "predict",
@@ -412,7 +413,7 @@ def _autocast(dev: torch.device, bf16: bool | None = None):
 # --------------------------------------------------------------------------- 6. training
 def train_recipe(train: ImageData, test: ImageData, cfg: RecipeConfig | None = None,
                  device: str | torch.device = "cpu", budget_s: float | None = None,
-                 start_time: float | None = None, progress: bool = True) -> RecipeResult:
+                 start_time: float | None = None, progress: bool | None = None) -> RecipeResult:
     """Train :func:`recipe_net` on ``train`` and measure it on ``test`` (accuracy after TTA).
 
     Args:
@@ -422,11 +423,16 @@ def train_recipe(train: ImageData, test: ImageData, cfg: RecipeConfig | None = N
         budget_s: wall-clock budget in seconds, counted from ``start_time`` (default: now),
             final evaluation included; ``None`` trains for ``cfg.epochs``.
         start_time: a ``time.perf_counter()`` value, e.g. taken before loading the data.
+        progress: a progress bar (percent of the epochs or of the time budget) and one line per epoch;
+            default automatic (:func:`~course_utils.train.show_progress`: off under the grader and in CI).
 
     Returns a :class:`RecipeResult`; its curve has one test accuracy (no TTA) per epoch.
     """
+    from tqdm.auto import tqdm
+
     start = time.perf_counter() if start_time is None else start_time
     cpu_start = time.process_time()
+    progress = show_progress(progress)
     dev = torch.device(device)
     cfg = cfg or RecipeConfig.for_device(dev)
     if cfg.bf16 is None:                     # record what "auto" chose
@@ -459,6 +465,7 @@ def train_recipe(train: ImageData, test: ImageData, cfg: RecipeConfig | None = N
     views = (1, 2, 6)[cfg.tta_level]
     step, seen, curve, p = 0, 0, [], 0.0
     mark, epoch = (start, 0), 0
+    bar = tqdm(total=100, desc="recipe", unit="%", disable=not progress, leave=False)
     while p < 1.0:
         epoch += 1
         model[0].bias.requires_grad_(p < cfg.whiten_bias)
@@ -495,6 +502,8 @@ def train_recipe(train: ImageData, test: ImageData, cfg: RecipeConfig | None = N
                 lookahead.update(model, decay=(0.95 ** cfg.lookahead_every) * p ** 3)
             loss_sum += loss.item()
             n += len(y)
+            if progress and int(100 * p) > bar.n:
+                bar.update(int(100 * p) - bar.n)
         if n == 0:
             break
         logits, labels = predict(model, curve_loader, tta_level=0, bf16=cfg.bf16)
@@ -503,8 +512,9 @@ def train_recipe(train: ImageData, test: ImageData, cfg: RecipeConfig | None = N
                           test_acc=(logits.argmax(1) == labels).float().mean().item(),
                           test_images=len(labels), train_loss=loss_sum / n))
         if progress:
-            print(" ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
-                           for k, v in curve[-1].items()), flush=True)
+            bar.write(" ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                               for k, v in curve[-1].items()))
+    bar.close()
     if cfg.lookahead_every:
         lookahead.update(model, decay=1.0)   # finish on the slow weights
     logits, labels = predict(model, test_loader, tta_level=cfg.tta_level, bf16=cfg.bf16)

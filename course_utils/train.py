@@ -26,7 +26,7 @@ from typing import Callable, Iterable
 import torch
 from torch import nn
 
-__all__ = ["get_device", "seed_everything", "History", "evaluate", "fit",
+__all__ = ["get_device", "seed_everything", "show_progress", "History", "evaluate", "fit",
            "warmup_cosine", "save_checkpoint", "load_checkpoint"]
 
 
@@ -60,6 +60,26 @@ def seed_everything(seed: int = 0) -> torch.Generator:
         pass
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
+
+
+def show_progress(progress: bool | None = None) -> bool:
+    """Whether training shows a progress bar: the one rule of :func:`fit`, the ladders and the recipe.
+
+    ``True`` or ``False`` decides. ``None`` (the default everywhere) means automatic: a bar in JupyterLab,
+    Colab or a terminal, but none where nobody watches -- while the autograder runs the notebook
+    (``NBGRADER_EXECUTION`` is set), in the course's automatic checks (``COURSE_QUICK=1``) and in CI logs
+    (``CI`` set, or ``TQDM_DISABLE=1``).
+
+    Example:
+        >>> show_progress(True), show_progress(False)
+        (True, False)
+    """
+    if progress is not None:
+        return bool(progress)
+    env = os.environ
+    if "NBGRADER_EXECUTION" in env or env.get("CI", "").lower() not in ("", "0", "false"):
+        return False
+    return all(env.get(k, "0").lower() in ("", "0", "false") for k in ("COURSE_QUICK", "TQDM_DISABLE"))
 
 
 @dataclass
@@ -119,7 +139,7 @@ def evaluate(model: nn.Module, loader: Iterable, loss_fn: Callable | None = None
 def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = None,
         epochs: int = 1, lr: float = 0.1, optimizer: torch.optim.Optimizer | None = None,
         scheduler: torch.optim.lr_scheduler.LRScheduler | None = None, loss_fn: Callable | None = None,
-        device: torch.device | str | None = None, progress: bool = True,
+        device: torch.device | str | None = None, progress: bool | None = None,
         history: History | None = None) -> History:
     """Train ``model`` for ``epochs`` passes over ``train_loader``; return the :class:`History`.
 
@@ -128,7 +148,8 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
         scheduler: stepped once per batch (e.g. :func:`warmup_cosine` or ``OneCycleLR``).
         loss_fn: default cross-entropy.
         device: default :func:`get_device`; the model is moved there.
-        progress: show a ``tqdm`` bar with loss and accuracy.
+        progress: show a ``tqdm`` bar with loss and accuracy, and one line per epoch; default
+            automatic (:func:`show_progress`: on in JupyterLab and Colab, off under the grader and in CI).
         history: continue an existing history.
 
     Example:
@@ -136,6 +157,7 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
     """
     from tqdm.auto import tqdm
 
+    progress = show_progress(progress)
     device = torch.device(device) if device is not None else get_device()
     model.to(device)
     optimizer = optimizer or torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
