@@ -3,7 +3,7 @@
 Both runs get the same budget (``--minutes``) on the same machine in the same process, and
 both are charged the time it took to load the data. The recipe is
 :func:`course_utils.recipe.train_recipe` (its schedule fits itself to the budget); the
-baseline is seed 001's Exercise 2-4 network (:func:`course_utils.models.tutorial_net`)
+baseline is the Exercise 2-4 network (:func:`course_utils.models.tutorial_net`)
 trained as in the PyTorch tutorial: SGD, lr 0.001, momentum 0.9, batch 4, no augmentation
 (inputs normalised with the CIFAR-10 mean and std instead of the tutorial's 0.5).
 
@@ -130,7 +130,7 @@ def run_baseline(train, test, device: torch.device, budget_s: float, start: floa
                                        for k, v in curve[-1].items()), flush=True)
     train_s = time.perf_counter() - train_start
     final = curve[-1]["test_acc"] if curve else accuracy()
-    return dict(model="tutorial_net (seed 001 Exercise 2-4)", params=count_params(net),
+    return dict(model="tutorial_net (Exercise 2-4)", params=count_params(net),
                 optimizer=dict(name="SGD", lr=lr, momentum=0.9, batch_size=batch_size),
                 final_accuracy=final, wall_seconds=round(time.perf_counter() - start, 2),
                 train_images_seen=seen, images_per_second=round(seen / max(train_s, 1e-9), 1),

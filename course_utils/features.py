@@ -1,6 +1,7 @@
 """Looking inside a trained CNN: pretrained-or-train model choice, feature maps, embeddings, similarity.
 
-Taught in ``10_feature_visualization`` (seed 001, exercises 2-1..2-3). Two models can be looked at,
+Taught in ``10_feature_visualization`` (exercises 2-1..2-3 of the CNN slides of Introduction to Deep
+Learning, Computer Vision lecture series). Two models can be looked at,
 through the same code:
 
 - torchvision's **pretrained ResNet-50** (ImageNet, 1000 classes), used only when its weights file is
@@ -119,7 +120,7 @@ def _train_small_cnn(train_data, epochs: int, width: int, batch_size: int, seed:
     loader = TensorLoader(train_data, batch_size, shuffle=True, augment=dict(flip=True), seed=seed)
     opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4)
     fit(net, loader, epochs=epochs, optimizer=opt, scheduler=warmup_cosine(opt, epochs * len(loader)),
-        device="cpu", progress=False)
+        device="cpu")                   # a progress bar where someone watches (show_progress)
     return net.eval()
 
 

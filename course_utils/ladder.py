@@ -1,4 +1,4 @@
-"""The "training" and "generalization" ladders of seed 003: one configurable CNN and one training call.
+"""The "training" and "generalization" ladders of the MLP-to-CNN slides: one configurable CNN, one training call.
 
 Each rung of a ladder changes one thing (the activation, BN, the initialization, skip
 connections, dropout, augmentation, ...) and keeps the rest, so its effect can be read off
@@ -58,7 +58,7 @@ def ladder_net(activation: str = "relu", bn: bool = False, init: str = "xavier",
     Args:
         activation: "sigmoid", "relu", "silu", "tanh" or "gelu".
         bn: batch normalization after every convolution.
-        init: "xavier" (Glorot uniform, as in seed 003) or "he" (Kaiming normal, fan-out).
+        init: "xavier" (Glorot uniform, as in the MLP-to-CNN slides) or "he" (Kaiming normal, fan-out).
         skip: residual blocks.
         dropout: dropout probability before the last layer.
 
@@ -113,7 +113,7 @@ def train_rung(net: nn.Module, train: ImageData, test: ImageData, epochs: int = 
     """Train ``net`` for one rung of a ladder; return its :class:`~course_utils.train.History`.
 
     Args:
-        optimizer: "adam" (seed 003's choice) or "sgd" (momentum 0.9, Nesterov).
+        optimizer: "adam" (the MLP-to-CNN slides' choice) or "sgd" (momentum 0.9, Nesterov).
         weight_decay: decoupled weight decay (AdamW) or L2 (SGD).
         augment: :func:`~course_utils.data.augment_batch` options, e.g. ``dict(flip=True, translate=4)``.
         lr_decay: cosine decay of the learning rate to zero (with a short warm-up).

@@ -6,12 +6,14 @@ Parameter counts (checked in ``tests/test_models.py`` and shown in the notebooks
 network                 parameters    input
 =====================  ============  ==========================================
 ``mlp([784,16,16,10])``      13,002  (N, 784) or (N, 1, 28, 28)
-``lenet5()``                 61,706  (N, 1, 28, 28)   seed 003's version
-``tutorial_net()``           62,006  (N, 3, 32, 32)   seed 001 Exercise 2-4
-``alexnet227()``         62,378,344  (N, 3, 227, 227) seed 001's table
+``lenet5()``                 61,706  (N, 1, 28, 28)   the MLP-to-CNN slides' version
+``tutorial_net()``           62,006  (N, 3, 32, 32)   Exercise 2-4 (1)
+``alexnet227()``         62,378,344  (N, 3, 227, 227) the table of (1)
 torchvision ``vgg16``   138,357,544  (N, 3, 224, 224)
 torchvision ``resnet18`` 11,689,512  (N, 3, 224, 224)
 =====================  ============  ==========================================
+
+(1) the CNN slides of Introduction to Deep Learning (Computer Vision lecture series).
 
 Example:
     >>> from course_utils.shapes import count_params
@@ -52,7 +54,7 @@ def mlp(sizes: Sequence[int], activation: type[nn.Module] = nn.ReLU) -> nn.Seque
 
 
 def lenet5(in_channels: int = 1, num_classes: int = 10) -> nn.Sequential:
-    """LeNet-5 as in seed 003 (ReLU and max pooling), for 28x28 inputs: 61,706 parameters.
+    """LeNet-5 as in the MLP-to-CNN slides (ReLU and max pooling), for 28x28 inputs: 61,706 parameters.
 
     Example:
         >>> import torch
@@ -70,7 +72,7 @@ def lenet5(in_channels: int = 1, num_classes: int = 10) -> nn.Sequential:
 
 
 def tutorial_net(num_classes: int = 10) -> nn.Sequential:
-    """The CIFAR-10 network of seed 001's Exercise 2-4 (PyTorch's classic tutorial net): 62,006 parameters.
+    """The CIFAR-10 network of Exercise 2-4 (PyTorch's classic tutorial net): 62,006 parameters.
 
     Example:
         >>> import torch
@@ -88,7 +90,8 @@ def tutorial_net(num_classes: int = 10) -> nn.Sequential:
 
 
 def alexnet227(num_classes: int = 1000) -> nn.Sequential:
-    """AlexNet as in seed 001's table (one tower, no LRN), for 227x227 inputs: 62,378,344 parameters.
+    """AlexNet as in the table of the CNN slides of Introduction to Deep Learning (Computer Vision lecture
+    series): one tower, no LRN, for 227x227 inputs; 62,378,344 parameters.
 
     torchvision's ``alexnet`` differs (64/192 channels in the first convolutions, 224x224 inputs,
     adaptive pooling): 61,100,840 parameters.
@@ -131,7 +134,9 @@ def _ch(n: int, width: float) -> int:
 
 
 def vgg_block(num_convs: int, in_channels: int, out_channels: int) -> nn.Sequential:
-    """A VGG block (seed 004): ``num_convs`` 3x3 convolutions with ReLU, then 2x2 max pooling (halves H and W).
+    """A VGG block (the modern CNNs slides): ``num_convs`` 3x3 convolutions with ReLU, then 2x2 max pooling.
+
+    Each block halves H and W.
 
     (N, in_channels, H, W) -> (N, out_channels, H/2, W/2).
 
@@ -177,10 +182,10 @@ def vgg(arch: Sequence[tuple[int, int]] = VGG16_ARCH, in_channels: int = 3, num_
 
 def alexnet(in_channels: int = 1, num_classes: int = 10, width: float = 1.0,
             small_input: bool = False) -> nn.Sequential:
-    """AlexNet as in seed 004 (for 224x224 Fashion-MNIST, 10 classes; 46,764,746 parameters).
+    """AlexNet as in the modern CNNs slides (for 224x224 Fashion-MNIST, 10 classes; 46,764,746 parameters).
 
-    ``small_input=True``: a 3x3 first convolution and 2x2 pooling, for 32x32 inputs. (Seed 001's
-    227x227 ImageNet table is :func:`alexnet227`.)
+    ``small_input=True``: a 3x3 first convolution and 2x2 pooling, for 32x32 inputs. (The 227x227 ImageNet
+    table of the CNN slides of Introduction to Deep Learning is :func:`alexnet227`.)
 
     Example:
         >>> import torch
@@ -209,7 +214,9 @@ def alexnet(in_channels: int = 1, num_classes: int = 10, width: float = 1.0,
 
 def nin_block(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
               padding: int = 0) -> nn.Sequential:
-    """A NiN block (seed 004): one convolution, then two 1x1 convolutions (per-pixel MLP), each with ReLU.
+    """A NiN block (the modern CNNs slides): one convolution, then two 1x1 convolutions (a per-pixel MLP).
+
+    Each convolution is followed by a ReLU.
 
     Example:
         >>> import torch
@@ -284,7 +291,7 @@ GOOGLENET_STAGES = (
 
 def googlenet(in_channels: int = 1, num_classes: int = 10, width: float = 1.0,
               small_input: bool = False) -> nn.Sequential:
-    """GoogLeNet (seed 004, as in d2l): a stem, nine :class:`Inception` blocks with max pooling between
+    """GoogLeNet (the modern CNNs slides, as in d2l): a stem, nine :class:`Inception` blocks with max pooling between
     stages, global average pooling and one linear layer.
 
     Example:
@@ -411,7 +418,7 @@ def transition_block(in_channels: int, out_channels: int) -> nn.Sequential:
 
 def densenet(in_channels: int = 1, num_classes: int = 10, width: float = 1.0, small_input: bool = False,
              convs: Sequence[int] = (4, 4, 4, 4), growth: int = 32) -> nn.Sequential:
-    """DenseNet (seed 004, as in d2l): a stem, dense blocks of ``convs`` convolutions with ``growth``
+    """DenseNet (the modern CNNs slides, as in d2l): a stem, dense blocks of ``convs`` convolutions with ``growth``
     new channels each, a transition layer halving the channels between blocks, then BN, ReLU, global
     average pooling and one linear layer.
 
