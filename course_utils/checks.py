@@ -1,8 +1,20 @@
 """Readable checks for exercises: compare a student's answer with PyTorch and say what differs.
 
 Visible test cells of the graded notebooks use these so a failure message names the
-input, the expected value and the actual one. (Hidden tests use plain ``assert`` and
-``torch.testing`` so that nothing a student redefines can change them.)
+input, the expected value and the actual one. Hidden tests use plain ``assert`` and
+``torch.testing``.
+
+Three helpers say *where* a test's code runs when the autograder grades it (in a notebook they
+change nothing): the autograder runs tests in a trusted process and the student's code in another
+(README, "How a notebook is graded"), so a test marks what must happen on the student's side.
+
+- :func:`formula_only` -- the function is run in a process without torch at all (a formula must
+  compute its answer itself, not ask a layer);
+- :func:`student_side` -- a library function (``torchvision``'s ``ResNet``) is run next to the
+  student's code, so that it can be given the student's classes; its result is only as
+  trustworthy as those classes;
+- :func:`refuse_forward` -- a forward pre-hook that fails if a layer is run (for "compute it
+  from the layer's settings, do not run the layer").
 
 Example:
     >>> import torch
@@ -14,7 +26,7 @@ from typing import Sequence
 
 import torch
 
-__all__ = ["check_close", "check_shape", "check_equal"]
+__all__ = ["check_close", "check_shape", "check_equal", "formula_only", "student_side", "refuse_forward"]
 
 
 def check_shape(t: torch.Tensor, expected: Sequence[int], what: str = "tensor") -> None:
@@ -65,3 +77,38 @@ def check_equal(actual: object, expected: object, what: str = "result") -> None:
     """
     if actual != expected:
         raise AssertionError(f"{what}: expected {expected!r}, got {actual!r}")
+
+
+def formula_only(fn):
+    """``fn`` itself in a notebook; under the autograder, ``fn`` run in a process without torch.
+
+    Example:
+        >>> formula_only(abs)(-3)
+        3
+    """
+    return fn
+
+
+def student_side(fn):
+    """``fn`` itself in a notebook; under the autograder, ``fn`` called in the student's process.
+
+    Example:
+        >>> student_side(max)(2, 5)
+        5
+    """
+    return fn
+
+
+def refuse_forward(module: torch.nn.Module, args: tuple) -> None:
+    """Forward pre-hook that raises: register it on a layer that must not be run.
+
+    Example:
+        >>> layer = torch.nn.ReLU()
+        >>> _ = layer.register_forward_pre_hook(refuse_forward)
+        >>> try:
+        ...     layer(torch.zeros(1))
+        ... except RuntimeError as e:
+        ...     print(e)
+        this layer must not be run: compute the answer from its settings
+    """
+    raise RuntimeError("this layer must not be run: compute the answer from its settings")

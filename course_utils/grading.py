@@ -61,6 +61,9 @@ def load_model(path: str | os.PathLike, build_model: Callable[[], nn.Module]) ->
     Raises :class:`CheckpointError` (never anything else) when that is not possible.
     """
     path = Path(path)
+    inside = os.environ.get("COURSE_SUBMISSION_DIR")      # set by the autograder: the submission's own files
+    if inside and not path.resolve().is_relative_to(Path(inside).resolve()):
+        raise CheckpointError(f"the checkpoint must be a file handed in with the notebook, not {path}")
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}: train your model and save it with "
                               f"save_checkpoint first\n(the autograder does not train; it only loads this file)")
@@ -68,7 +71,7 @@ def load_model(path: str | os.PathLike, build_model: Callable[[], nn.Module]) ->
         model = build_model()
     except Exception as e:
         raise CheckpointError(f"build_model() failed ({type(e).__name__}: {e}); fix it first") from None
-    if not isinstance(model, nn.Module):
+    if not isinstance(model, nn.Module) and not getattr(type(model), "stand_in", False):   # autograder stand-in
         raise CheckpointError(f"build_model() must return an nn.Module, got {type(model).__name__}")
     try:
         load_checkpoint(path, model)

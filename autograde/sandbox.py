@@ -1,0 +1,321 @@
+"""The sandbox host: starts and stops the processes that grade one worker's students.
+
+Per grading worker the host keeps two warm processes:
+
+* the **student zygote** (``student_runner.py``) inside the sandbox, with torch imported; for every
+  student it gets a new socket pair's end (SCM_RIGHTS) and forks a fresh confined child;
+* the **trusted zygote** (``test_runner.py``) outside it; it forks a fresh child per student.
+
+Sandbox backends (:func:`choose_backend`), in order of preference:
+
+``bwrap``  bubblewrap: no network, new PID/IPC/UTS namespaces, read-only system and Python, a
+           private ``/tmp`` of ``tmp_mb`` (a size-limited tmpfs), nothing of the course but
+           ``course_utils`` and the runner files, all capabilities dropped.
+``podman`` / ``docker``  a container of the image ``COURSE_GRADER_IMAGE`` (built from the course's
+           environment, see the README): ``--network none``, read-only root, the same /tmp size,
+           memory and process limits.
+``unsafe`` no isolation beyond the kernel limits of ``limits.py``: only with ``--unsafe-no-sandbox``,
+           for trusted input (the instructor's own checks).
+
+Where none is available grading refuses to start and says what to install.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from autograde import wire
+from autograde.rules import LIMITS
+
+HERE = Path(__file__).resolve().parent
+RUNNER = HERE / "student_runner.py"
+RUNNER_FILES = [HERE / "student_runner.py", HERE / "wire.py", HERE / "limits.py"]
+
+
+class SandboxUnavailable(RuntimeError):
+    """No sandbox can run here; the message says what to install."""
+
+
+def have_bwrap() -> bool:
+    exe = shutil.which("bwrap")
+    if not exe:
+        return False
+    try:
+        r = subprocess.run([exe, "--unshare-net", "--ro-bind", "/", "/", "true"], capture_output=True, timeout=20)
+        return r.returncode == 0
+    except Exception:
+        return False
+
+
+def have_container(engine: str) -> bool:
+    exe = shutil.which(engine)
+    image = os.environ.get("COURSE_GRADER_IMAGE", "dl-course-grader")
+    if not exe:
+        return False
+    try:
+        r = subprocess.run([exe, "image", "inspect", image], capture_output=True, timeout=30)
+        return r.returncode == 0
+    except Exception:
+        return False
+
+
+def choose_backend(requested: str = "auto") -> str:
+    """The backend to use: ``bwrap``, ``podman``, ``docker`` or ``unsafe`` (see the module docstring)."""
+    if requested == "unsafe":
+        return "unsafe"
+    if requested in ("auto", "bwrap") and have_bwrap():
+        return "bwrap"
+    if requested == "bwrap":
+        raise SandboxUnavailable("bubblewrap (bwrap) is not installed or cannot create namespaces here: "
+                                 "install it (Debian/Ubuntu: sudo apt-get install bubblewrap)")
+    for engine in ("podman", "docker"):
+        if requested in ("auto", engine) and have_container(engine):
+            return engine
+    raise SandboxUnavailable(
+        "no sandbox is available to run students' code: install bubblewrap (Debian/Ubuntu: "
+        "sudo apt-get install bubblewrap; it needs unprivileged user namespaces), or build the grading "
+        "image for Podman or Docker (README, 'Grading without bubblewrap'). For trusted input only: "
+        "--unsafe-no-sandbox.")
+
+
+def _python_binds() -> list[str]:
+    out = []
+    for b in sorted({str(Path(sys.prefix).resolve()), str(Path(sys.base_prefix).resolve()), sys.prefix,
+                     str(Path(sys.executable).resolve().parent.parent)}):
+        if not b.startswith("/usr/") and Path(b).exists():
+            out += ["--ro-bind", b, b]
+    return out
+
+
+def _bwrap_base(tmp_mb: int) -> list[str]:
+    cmd = ["bwrap", "--die-with-parent", "--new-session", "--unshare-net", "--unshare-pid", "--unshare-ipc",
+           "--unshare-uts", "--unshare-cgroup-try", "--cap-drop", "ALL",
+           # the private /tmp first: binds below may lie under /tmp (a course cloned there)
+           "--proc", "/proc", "--dev", "/dev", "--size", str(int(tmp_mb) << 20), "--tmpfs", "/tmp",
+           "--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"]
+    for d in ("bin", "lib", "lib64", "sbin"):
+        p = Path("/") / d
+        if p.is_symlink():
+            cmd += ["--symlink", os.readlink(p), str(p)]
+        elif p.exists():
+            cmd += ["--ro-bind", str(p), str(p)]
+    return cmd
+
+
+def _env(quick: bool = True) -> dict[str, str]:
+    return {"PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp",
+            "COURSE_QUICK": "1", "NBGRADER_EXECUTION": "autograde", "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8", "TQDM_DISABLE": "1",
+            "MPLCONFIGDIR": "/tmp/.mpl", "COURSE_DATA_DIR": "/tmp/no-data", "GRADER_TMP": "/tmp"}
+
+
+def student_command(backend: str, lim: dict) -> tuple[list[str], dict, str | None]:
+    """(command, environment, scratch folder to remove afterwards) of a student zygote."""
+    import course_utils
+    pkg = str(Path(course_utils.__file__).resolve().parent)
+    env = _env()
+    if backend == "bwrap":
+        cmd = _bwrap_base(lim["tmp_mb"]) + _python_binds()
+        cmd += ["--ro-bind", pkg, pkg]
+        for f in RUNNER_FILES:
+            cmd += ["--ro-bind", str(f), str(f)]
+        cmd += ["--chdir", "/tmp", "--clearenv"]
+        for k, v in env.items():
+            cmd += ["--setenv", k, v]
+        return cmd + [sys.executable, str(RUNNER)], dict(os.environ), None
+    if backend in ("podman", "docker"):
+        image = os.environ.get("COURSE_GRADER_IMAGE", "dl-course-grader")
+        cmd = [backend, "run", "--rm", "-i", "--network", "none", "--read-only", "--cap-drop", "ALL",
+               "--security-opt", "no-new-privileges", "--pids-limit", "64", "--memory", f"{lim['memory_mb'] + 1024}m",
+               "--tmpfs", f"/tmp:size={lim['tmp_mb']}m", "--preserve-fds", "1"]
+        for k, v in env.items():
+            cmd += ["-e", f"{k}={v}"]
+        return cmd + [image, "python", "/grader/student_runner.py"], dict(os.environ), None
+    tmp = tempfile.mkdtemp(prefix="course-sandbox-")
+    env.update(MPLCONFIGDIR=os.path.join(tmp, ".mpl"), COURSE_DATA_DIR=os.path.join(tmp, "no-data"),
+               GRADER_TMP=tmp, HOME=tmp)
+    return [sys.executable, str(RUNNER)], env, tmp
+
+
+def formula_command(backend: str) -> list[str]:
+    """A torch-free Python: the base interpreter without site-packages (``-I -S``); under bubblewrap
+    the course's environment is not even mounted, so nothing can bring torch back."""
+    py = getattr(sys, "_base_executable", sys.executable)
+    args = [py, "-I", "-S", str(RUNNER), "--formula"]
+    if backend != "bwrap":
+        return args
+    cmd = _bwrap_base(16)
+    base = str(Path(sys.base_prefix).resolve())
+    if not base.startswith("/usr/"):
+        cmd += ["--ro-bind", base, base]
+    site = Path(base) / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
+    if site.is_dir():
+        cmd += ["--tmpfs", str(site)]
+    for f in RUNNER_FILES:
+        cmd += ["--ro-bind", str(f), str(f)]
+    return cmd + ["--chdir", "/tmp", "--clearenv", "--setenv", "PATH", "/usr/bin:/bin"] + args
+
+
+class StudentZygote:
+    """The sandboxed zygote of one worker (see the module docstring)."""
+
+    def __init__(self, backend: str, lim: dict, log: Path):
+        self.backend, self.lim, self.log = backend, lim, log
+        self.proc = None
+        self.ctl: socket.socket | None = None
+        self.buf = b""
+        self.tmp = None
+
+    def start(self) -> None:
+        cmd, env, self.tmp = student_command(self.backend, self.lim)
+        ours, theirs = socket.socketpair()
+        self.errf = open(self.log, "ab")
+        cmd = cmd + ["--fd", str(theirs.fileno())]       # the control socket, inherited by the sandbox
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.errf, stderr=self.errf, env=env,
+                                     cwd=self.tmp or "/", start_new_session=True, pass_fds=(theirs.fileno(),))
+        theirs.close()
+        self.ctl, self.buf = ours, b""
+        msg = self._line(300)
+        if not msg or msg.get("m") != "ready":
+            self.stop()
+            raise RuntimeError(f"the grading sandbox did not start (see {self.log})")
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def _line(self, timeout: float) -> dict | None:
+        end = time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            left = end - time.monotonic()
+            if left <= 0:
+                return None
+            self.ctl.settimeout(left)
+            try:
+                data = self.ctl.recv(65536)
+            except (socket.timeout, OSError):
+                return None
+            if not data:
+                return None
+            self.buf += data
+        line, self.buf = self.buf.split(b"\n", 1)
+        try:
+            return json.loads(line)
+        except ValueError:
+            return None
+
+    def begin(self) -> socket.socket:
+        """A fresh confined child for one student; returns the host's end of its own socket."""
+        if not self.alive():
+            self.start()
+        ours, theirs = socket.socketpair()
+        socket.send_fds(self.ctl, [json.dumps({"m": "start", "limits": self.lim}).encode() + b"\n"], [theirs.fileno()])
+        theirs.close()
+        msg = self._line(30)
+        if not msg or msg.get("m") != "started":
+            ours.close()
+            self.stop()
+            raise RuntimeError(f"the grading sandbox did not start a student's process (see {self.log})")
+        return ours
+
+    def interrupt(self) -> None:
+        try:
+            self.ctl.sendall(b'{"m": "interrupt"}\n')
+        except OSError:
+            pass
+
+    def reap(self) -> None:
+        """Kill the student's child and wipe /tmp; a zygote that does not answer is replaced."""
+        try:
+            self.ctl.sendall(b'{"m": "reap"}\n')
+            msg = self._line(20)
+        except OSError:
+            msg = None
+        if not msg or msg.get("m") != "reaped":
+            self.stop()
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            try:                      # the whole process group: the zygote and a student still running
+                os.killpg(self.proc.pid, 9)
+            except Exception:
+                pass
+            self.proc.wait()
+            self.proc = None
+            self.errf.close()
+        if self.ctl is not None:
+            self.ctl.close()
+            self.ctl = None
+        if self.tmp:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            self.tmp = None
+
+
+class TrustedZygote:
+    """The trusted test runner of one worker (outside the sandbox; never runs student code)."""
+
+    def __init__(self, log: Path, env: dict | None = None):
+        self.log, self.env = log, env
+        self.proc = None
+
+    def start(self) -> None:
+        self.errf = open(self.log, "ab")
+        env = dict(self.env or os.environ, MPLBACKEND="Agg", OMP_NUM_THREADS="1", TQDM_DISABLE="1")
+        self.proc = subprocess.Popen([sys.executable, "-m", "autograde.test_runner"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=self.errf, env=env, cwd=str(HERE.parent),
+                                     start_new_session=True)
+        msg = self.recv(300)
+        if not msg or msg[0].get("m") != "ready":
+            self.stop()
+            raise RuntimeError(f"the trusted test runner did not start (see {self.log})")
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def send(self, header: dict, blobs=()) -> None:
+        wire.send(self.proc.stdin, header, blobs)
+
+    def recv(self, timeout: float):
+        import select
+        fd = self.proc.stdout.fileno()
+        ready, _, _ = select.select([fd], [], [], max(0.0, timeout))
+        if not ready:
+            return None
+        try:
+            return wire.recv(self.proc.stdout)
+        except (EOFError, wire.WireError):
+            return None
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            try:
+                os.killpg(self.proc.pid, 9)
+            except Exception:
+                pass
+            self.proc.wait()
+            self.proc = None
+            self.errf.close()
+
+
+def formula_process(backend: str, lim: dict, log: Path) -> tuple[subprocess.Popen, socket.socket]:
+    """Start the torch-free process for one formula function (its socket: ``--fd N``)."""
+    ours, theirs = socket.socketpair()
+    errf = open(log, "ab")
+    proc = subprocess.Popen(formula_command(backend) + ["--fd", str(theirs.fileno())], stdin=subprocess.DEVNULL,
+                            stdout=errf, stderr=errf, start_new_session=True, pass_fds=(theirs.fileno(),),
+                            env={"PATH": "/usr/bin:/bin"})
+    theirs.close()
+    errf.close()
+    return proc, ours
+
+
+def default_limits(**overrides) -> dict:
+    lim = dict(LIMITS)
+    lim.update({k: v for k, v in overrides.items() if v is not None})
+    return lim

@@ -1,0 +1,386 @@
+"""The student's process: runs a student's notebook code in the sandbox, and nothing else.
+
+Started by the host (``autograde/sandbox.py``) once per grading worker, inside the sandbox, as
+``python student_runner.py``. It imports torch and the course helpers once (the *zygote*), then
+for every student receives, over its control socket (``--fd N``), a **new** socket made for that student
+alone, forks a child for it and closes its copy. The child (:func:`serve`) confines itself
+(``limits.confine``: no new processes, no network, rlimits, not dumpable), then answers the host's
+messages on its own socket only (``wire.py``): ``run`` a cell, ``get`` a name, ``op`` on an
+object (call it, read an attribute, ...). It never sees a test cell, a hidden test, a reference
+value or another student's anything, and nothing it sends is a verdict: its answers are plain
+values that the trusted test runner checks.
+
+Control messages (host -> zygote, one JSON line each on the control socket; the student's socket rides along
+with ``start`` as SCM_RIGHTS): ``start`` {limits, files} -> ``started`` {pid}; ``interrupt``
+(SIGINT to the child: a cell over its time); ``reap`` (SIGKILL the child, wait, wipe /tmp) ->
+``reaped`` {status}.
+
+``python student_runner.py --formula`` is the torch-free variant (no site-packages, started with
+``python -I -S``): it executes only the source of one formula function, sent by the trusted side,
+and answers calls to it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
+import limits as _limits  # noqa: E402
+import wire  # noqa: E402
+
+PRELOAD = ("numpy", "torch", "torch.nn", "torch.nn.functional", "torch.utils.data", "torchvision",
+           "torchvision.models", "torchvision.transforms", "course_utils", "course_utils.checks",
+           "course_utils.shapes", "course_utils.data", "course_utils.train", "course_utils.models",
+           "course_utils.plot", "course_utils.grading", "matplotlib", "matplotlib.pyplot", "IPython.display",
+           "tqdm.auto", "torchinfo")
+MAX_OUTPUT = 256 * 1024           # characters of text output kept per cell
+MAX_IMAGE = 512 * 1024            # bytes of one PNG kept
+
+
+# --------------------------------------------------------------------------------------- zygote
+def preload() -> None:
+    import importlib
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+        except Exception:
+            pass
+    try:
+        import torch
+        torch.set_num_threads(1)
+        torch.nn.functional.relu(torch.zeros(2, requires_grad=True)).sum().backward()
+    except Exception:
+        pass
+
+
+def zygote() -> None:
+    preload()
+    _limits.not_dumpable()
+    ctl = socket.socket(fileno=_fd())
+    ctl.sendall(b'{"m": "ready"}\n')
+    buf = b""
+    child = None
+    pending_fds: list[int] = []
+    while True:
+        while b"\n" not in buf:
+            try:
+                data, fds, _, _ = socket.recv_fds(ctl, 1 << 20, 4)
+            except OSError:
+                data, fds = b"", []
+            if not data:
+                if child:
+                    os.kill(child, signal.SIGKILL)
+                return
+            buf += data
+            if fds:
+                pending_fds = fds
+        line, buf = buf.split(b"\n", 1)
+        msg = json.loads(line)
+        if msg["m"] == "start" and pending_fds:
+            sock_fd = pending_fds.pop(0)
+            pid = os.fork()
+            if pid == 0:
+                ctl.close()
+                try:
+                    serve(socket.socket(fileno=sock_fd), msg)
+                finally:
+                    os._exit(0)
+            os.close(sock_fd)
+            child = pid
+            ctl.sendall(json.dumps({"m": "started", "pid": pid}).encode() + b"\n")
+        elif msg["m"] == "interrupt" and child:
+            os.kill(child, signal.SIGINT)
+        elif msg["m"] == "reap":
+            status = None
+            if child:
+                try:
+                    os.kill(child, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                _, st = os.waitpid(child, 0)
+                status = os.WEXITSTATUS(st) if os.WIFEXITED(st) else -os.WTERMSIG(st)
+                child = None
+            _wipe_tmp()
+            ctl.sendall(json.dumps({"m": "reaped", "status": status}).encode() + b"\n")
+
+
+def _wipe_tmp() -> None:
+    import shutil
+    root = os.environ.get("GRADER_TMP", "/tmp")
+    for name in os.listdir(root):
+        p = os.path.join(root, name)
+        if os.path.isdir(p) and not os.path.islink(p):
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            try:
+                os.unlink(p)
+            except OSError:
+                pass
+
+
+# --------------------------------------------------------------------------------------- the child
+class _Capture:
+    """sys.stdout/sys.stderr of student code: kept (capped) as the cell's output, never parsed."""
+
+    def __init__(self, name: str):
+        self.name, self.parts, self.n, self.cut = name, [], 0, False
+        self.encoding, self.errors = "utf-8", "replace"
+
+    def write(self, s) -> int:
+        s = str(s)
+        if self.n < MAX_OUTPUT:
+            self.parts.append(s[: MAX_OUTPUT - self.n])
+        else:
+            self.cut = True
+        self.n += len(s)
+        return len(s)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+    def take(self) -> list[dict]:
+        text = "".join(self.parts)
+        if self.cut:
+            text += f"\n[output cut: {self.n:,} characters, {MAX_OUTPUT:,} kept]\n"
+        self.parts, self.n, self.cut = [], 0, False
+        return [{"output_type": "stream", "name": self.name, "text": text}] if text else []
+
+
+class _Shell:
+    """``get_ipython()`` when grading: magics and shell escapes do nothing."""
+
+    def __getattr__(self, name):
+        return lambda *a, **k: None
+
+
+def serve(sock: socket.socket, start: dict) -> None:
+    """Answer the host's messages for one student until ``bye`` or the end of the connection."""
+    import builtins
+    import linecache
+    import types
+
+    work = os.path.join(os.environ.get("GRADER_TMP", "/tmp"), "student")
+    os.makedirs(work, exist_ok=True)
+    os.chdir(work)
+    os.environ.update(HOME=work, MPLCONFIGDIR=os.path.join(work, ".mpl"))
+    _receive_files(sock, work)
+    lim = start.get("limits", {})
+    note = _limits.confine(lim.get("memory_mb", 2048), int(lim.get("notebook", 600)) + 10, lim.get("file_mb", 64))
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    main = types.ModuleType("__main__")
+    main.__dict__.update(__builtins__=builtins, get_ipython=_Shell)
+    sys.modules["__main__"] = main
+    ns = main.__dict__
+    sys.path[:] = [work] + [p for p in sys.path if p and os.path.abspath(p) != HERE]
+    out, err = _Capture("stdout"), _Capture("stderr")
+    objs: dict[int, object] = {}
+
+    def keep(x):
+        objs[id(x)] = x
+        return ["h", id(x), _type_name(x)]
+
+    def reply(value) -> None:
+        data, blobs = wire.encode(_plain(value), handle=keep)
+        wire.send(sock, {"m": "value", "v": data}, blobs)
+
+    if note:
+        err.write(note + "\n")
+    while True:
+        try:
+            msg, blobs = wire.recv(sock)
+        except (EOFError, OSError):
+            return
+        m = msg["m"]
+        if m == "bye":
+            return
+        sys.stdout, sys.stderr = out, err
+        try:
+            if m == "run":
+                k, src = int(msg["k"]), str(msg["src"])
+                name = f"<cell {k}>"
+                linecache.cache[name] = (len(src), None, src.splitlines(True), name)
+                outputs, error = _run_cell(src, name, ns, out, err)
+                wire.send(sock, {"m": "ran", "k": k, "outputs": outputs, "error": error})
+                continue
+            if m == "get":
+                name = str(msg["name"])
+                if name not in ns:
+                    raise NameError(f"name {name!r} is not defined in the notebook")
+                reply(ns[name])
+                continue
+            if m == "op":
+                args = wire.decode(msg.get("args", ["l", []]), blobs, handle=lambda i, _: objs[i], allow_pickle=True)
+                kwargs = wire.decode(msg.get("kwargs", ["d", []]), blobs, handle=lambda i, _: objs[i],
+                                     allow_pickle=True)
+                target = objs[msg["target"]] if isinstance(msg.get("target"), int) else None
+                reply(_op(str(msg["op"]), target, args, kwargs, msg.get("name")))
+                continue
+            raise wire.WireError(f"unknown message {m!r}")
+        except BaseException as e:                                  # noqa: BLE001 -- student code raised
+            try:
+                wire.send(sock, {"m": "error", "ename": type(e).__name__, "evalue": _short(e)})
+            except Exception:
+                return
+        finally:
+            out.take(), err.take()
+
+
+def _receive_files(sock, work: str) -> None:
+    """The submission's other files (a checkpoint ...): one ``files`` message, paths checked by the host."""
+    msg, blobs = wire.recv(sock)
+    for rel, i in msg.get("files", []):
+        dest = os.path.realpath(os.path.join(work, rel))
+        if not dest.startswith(os.path.realpath(work) + os.sep):
+            continue
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        with open(dest, "wb") as f:
+            f.write(blobs[i])
+
+
+def _run_cell(src: str, name: str, ns: dict, out, err) -> tuple[list, str | None]:
+    """Execute one cell as Jupyter would (the last expression's value is shown); return its outputs."""
+    import ast
+    import traceback
+    error = None
+    result = []
+    try:
+        tree = ast.parse(src, name)
+        last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+        exec(compile(tree, name, "exec"), ns)
+        if last is not None:
+            value = eval(compile(ast.Expression(last.value), name, "eval"), ns)
+            if value is not None:
+                result = [{"output_type": "execute_result", "execution_count": None, "metadata": {},
+                           "data": {"text/plain": _short_repr(value, 4000)}}]
+    except BaseException as e:                                       # noqa: BLE001
+        tb = traceback.format_exception(type(e), e, e.__traceback__)
+        tb = [line for line in tb if "student_runner.py" not in line][-12:]
+        error = {"output_type": "error", "ename": type(e).__name__, "evalue": _short(e), "traceback": tb}
+    outputs = out.take() + err.take() + _figures() + result
+    if error:
+        outputs.append(error)
+    return outputs, (f"{error['ename']}: {error['evalue']}" if error else None)
+
+
+def _figures() -> list[dict]:
+    """PNGs of the matplotlib figures a cell left open (as Jupyter's inline backend shows them)."""
+    plt = sys.modules.get("matplotlib.pyplot")
+    if plt is None:
+        return []
+    outs = []
+    try:
+        import base64
+        import io
+        for num in plt.get_fignums()[:5]:
+            buf = io.BytesIO()
+            plt.figure(num).savefig(buf, format="png", dpi=60)
+            data = buf.getvalue()
+            if len(data) <= MAX_IMAGE:
+                outs.append({"output_type": "display_data", "metadata": {},
+                             "data": {"image/png": base64.b64encode(data).decode(), "text/plain": "<Figure>"}})
+        plt.close("all")
+    except Exception:
+        pass
+    return outs
+
+
+def _op(op: str, target, args, kwargs, name):
+    if op == "call":
+        return target(*args, **kwargs)
+    if op == "getattr":
+        return getattr(target, str(name))
+    if op == "getitem":
+        return target[args[0]]
+    if op == "len":
+        return len(target)
+    if op == "iter":
+        return list(_take(iter(target)))
+    if op == "call_here":                   # a library function (ResNet) given the student's objects
+        return args[0](*args[1:], **kwargs)
+    if op == "repr":
+        return _short_repr(target, 2000)
+    raise ValueError(f"unknown operation {op!r}")
+
+
+def _take(it, n: int = 100_000):
+    for i, x in enumerate(it):
+        if i >= n:
+            raise ValueError(f"more than {n} items")
+        yield x
+
+
+def _plain(x):
+    """Generators and iterators are sent as lists (``model.parameters()``); the rest as it is."""
+    import types
+    if isinstance(x, (types.GeneratorType, map, filter, zip, enumerate, reversed)):
+        return list(_take(x))
+    if isinstance(x, dict) and type(x) is not dict:                 # OrderedDict (state_dict) -> dict
+        return dict(x)
+    return x
+
+
+def _type_name(x) -> str:
+    t = type(x)
+    return f"{getattr(t, '__module__', '?')}.{getattr(t, '__qualname__', '?')}"[:200]
+
+
+def _short(e: BaseException) -> str:
+    try:
+        return str(e)[:2000]
+    except Exception:
+        return "(unprintable message)"
+
+
+def _short_repr(x, n: int) -> str:
+    try:
+        return repr(x)[:n]
+    except Exception:
+        return f"<{type(x).__name__}>"
+
+
+# --------------------------------------------------------------------------------------- formula
+def formula() -> None:
+    """The torch-free process: define one function from its source, answer calls to it."""
+    sock = socket.socket(fileno=_fd())
+    msg, _ = wire.recv(sock)
+    _limits.confine(256, 60, 1)
+    ns: dict = {"__name__": "__formula__"}
+    try:
+        exec(compile(str(msg["src"]), "<formula>", "exec"), ns)
+        fn = ns[str(msg["name"])]
+        wire.send(sock, {"m": "value", "v": None})
+    except BaseException as e:                                       # noqa: BLE001
+        wire.send(sock, {"m": "error", "ename": type(e).__name__, "evalue": _short(e)})
+        return
+    while True:
+        try:
+            msg, blobs = wire.recv(sock)
+        except (EOFError, OSError):
+            return
+        try:
+            args = wire.decode(msg.get("args", ["l", []]), blobs)
+            kwargs = wire.decode(msg.get("kwargs", ["d", []]), blobs)
+            data, out = wire.encode(fn(*args, **kwargs))
+            wire.send(sock, {"m": "value", "v": data}, out)
+        except BaseException as e:                                   # noqa: BLE001
+            wire.send(sock, {"m": "error", "ename": type(e).__name__, "evalue": _short(e)})
+
+
+def _fd() -> int:
+    """The socket to the host: ``--fd N`` on the command line."""
+    return int(sys.argv[sys.argv.index("--fd") + 1]) if "--fd" in sys.argv else 3
+
+
+if __name__ == "__main__":
+    formula() if "--formula" in sys.argv else zygote()

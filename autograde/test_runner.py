@@ -1,0 +1,257 @@
+"""The trusted test runner: runs the instructor's test cells, and never runs student code.
+
+Started by the host once per grading worker (``python -m autograde.test_runner``, outside the
+sandbox: it reads the hidden tests, and real held-out data for HW3). It imports torch and the
+course helpers once, then forks one child per student (``begin`` ... ``end``, ``wire.py``), so no
+state is shared between students. In the child:
+
+* the namespace holds the instructor's imports and locked cells (never the student's versions);
+  builtins are the real ones, whatever the notebook rebinds;
+* a name a test cell takes from the student's notebook (``relu``, ``BasicBlock``, ``CHECKPOINT``)
+  is fetched from the student's process before the test: a plain value arrives as exact built-in
+  types (``wire.decode``); anything else as a :class:`Remote` stand-in: calling it, reading an
+  attribute, indexing, ``len`` and iterating run in the student's process and bring back plain
+  values or further stand-ins;
+* ``inspect.getsource`` of a stand-in is the notebook's text with what it reaches (``reach.py``);
+* ``course_utils.checks.formula_only(f)`` runs ``f`` in a separate torch-free process;
+* ``course_utils.checks.student_side(f)`` runs a library function (``torchvision``'s ``ResNet``)
+  in the student's process, where the student's classes live; what it returns is not trusted;
+* the verdict (passed, message, whether the failing line is in the hidden tests) is computed here
+  and sent to the host, the only place it is read.
+"""
+from __future__ import annotations
+
+import builtins
+import os
+import sys
+import traceback
+
+from autograde import reach, wire
+from course_utils.nbcells import in_hidden
+
+_BUILTIN_ERRORS = {n: getattr(builtins, n) for n in dir(builtins)
+                   if isinstance(getattr(builtins, n), type) and issubclass(getattr(builtins, n), Exception)
+                   and n not in ("SystemExit", "KeyboardInterrupt", "GeneratorExit")}
+
+
+class StudentError(Exception):
+    """The student's code raised an exception that is not one of Python's own."""
+
+
+class StudentGone(Exception):
+    """The student's process stopped (time or memory limit, crash) during a test."""
+
+
+class Remote:
+    """A stand-in for an object that lives in the student's process (see the module docstring)."""
+
+    __slots__ = ("_hid", "_type", "_path", "_conn")
+    stand_in = True
+
+    def __init__(self, conn, hid: int, type_name: str, path: tuple | None):
+        object.__setattr__(self, "_conn", conn)
+        object.__setattr__(self, "_hid", hid)
+        object.__setattr__(self, "_type", type_name)
+        object.__setattr__(self, "_path", path)
+
+    def __call__(self, *args, **kwargs):
+        return self._conn.op("call", self, args, kwargs)
+
+    def __getattr__(self, name: str):
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        path = self._path + (name,) if self._path else None
+        return self._conn.op("getattr", self, name=name, path=path)
+
+    def __setattr__(self, name, value):
+        raise AttributeError("objects of the notebook are read-only in tests")
+
+    def __getitem__(self, key):
+        return self._conn.op("getitem", self, (key,))
+
+    def __len__(self) -> int:
+        return self._conn.op("len", self)
+
+    def __iter__(self):
+        return iter(self._conn.op("iter", self))
+
+    def __repr__(self) -> str:
+        return f"<{self._type} from the notebook>"
+
+
+class Conn:
+    """The trusted child's side of the wire: asks the host, which asks the student's process."""
+
+    def __init__(self, rfd: int, wfd: int):
+        self.rfd, self.wfd = rfd, wfd
+
+    def ask(self, header: dict, blobs: list[bytes] = ()):
+        wire.send(self.wfd, dict(header, m="ask"), blobs)
+        answer, ablobs = wire.recv(self.rfd)
+        if answer.get("m") != "answer":
+            raise wire.WireError("expected an answer")
+        return answer.get("r") or {}, ablobs
+
+    def result(self, r: dict, blobs: list[bytes], path):
+        kind = r.get("m")
+        if kind == "value":
+            return wire.decode(r.get("v"), blobs, handle=lambda i, t: Remote(self, i, t, path))
+        if kind == "error":
+            ename, evalue = str(r.get("ename", "Exception"))[:100], str(r.get("evalue", ""))[:2000]
+            exc = _BUILTIN_ERRORS.get(ename)
+            raise exc(evalue) if exc else StudentError(f"{ename}: {evalue}")
+        raise StudentGone(str(r.get("why", "the notebook's process stopped"))[:500])
+
+    def op(self, op: str, target: Remote | None, args=(), kwargs=None, name=None, path=None):
+        enc = wire.Encoder(allow_pickle=True, handle_id=lambda x: x._hid if type(x) is Remote else None)
+        header = {"kind": "op", "op": op, "target": target._hid if target is not None else None,
+                  "args": enc(list(args)), "kwargs": enc(dict(kwargs or {})), "name": name}
+        r, blobs = self.ask(header, enc.blobs)
+        return self.result(r, blobs, path)
+
+    def get(self, name: str):
+        r, blobs = self.ask({"kind": "get", "name": name})
+        return self.result(r, blobs, (name,))
+
+
+class Formula:
+    """A formula function running in the torch-free process (``formula_only``)."""
+
+    def __init__(self, conn: Conn, pid: int, name: str):
+        self.conn, self.pid, self.__name__ = conn, pid, name
+
+    def __call__(self, *args, **kwargs):
+        enc = wire.Encoder()
+        header = {"kind": "formula_call", "id": self.pid, "args": enc(list(args)), "kwargs": enc(dict(kwargs))}
+        r, blobs = self.conn.ask(header, enc.blobs)
+        return self.conn.result(r, blobs, None)
+
+
+# ------------------------------------------------------------------------------------ one student
+def run_student(begin: dict, conn: Conn) -> None:
+    import inspect
+
+    import course_utils.checks as checks
+    cells = [(int(k), str(src)) for k, src in begin["cells"]]
+    state = {"k": 0}
+    original_getsource = inspect.getsource
+
+    def getsource(obj):
+        if type(obj) is Remote:
+            if not obj._path:
+                raise OSError("the source of this object is not known")
+            return reach.source_of(obj._path, cells, state["k"])
+        return original_getsource(obj)
+
+    def formula_only(fn):
+        if type(fn) is not Remote or not fn._path or len(fn._path) != 1:
+            return fn
+        src = reach.formula_source(fn._path[0], cells, state["k"])
+        r, blobs = conn.ask({"kind": "formula", "name": fn._path[0], "src": src})
+        if r.get("m") == "value" and isinstance(r.get("id"), int):
+            return Formula(conn, r["id"], fn._path[0])
+        conn.result(r, blobs, None)
+        raise StudentGone("the formula process did not start")
+
+    def student_side(fn):
+        return lambda *args, **kwargs: conn.op("call_here", None, (fn,) + args, kwargs)
+
+    inspect.getsource = getsource
+    checks.formula_only, checks.student_side = formula_only, student_side
+    os.chdir(begin["work"])
+    os.environ["COURSE_SUBMISSION_DIR"] = begin["work"]     # course_utils.grading reads files only there
+    import types
+    main = types.ModuleType("__main__")                     # pickles of the set-up's classes name __main__
+    sys.modules["__main__"] = main
+    ns = main.__dict__
+    ns["__builtins__"] = builtins
+    exec(compile(begin.get("prelude", ""), "<instructor's set-up>", "exec"), ns)
+    prelude = set(ns)
+    while True:
+        msg, _ = wire.recv(conn.rfd)
+        if msg["m"] == "end":
+            return
+        state["k"] = int(msg["k"])
+        verdict = run_test(msg, ns, prelude, conn)
+        wire.send(conn.wfd, dict(verdict, m="verdict", k=msg["k"], grade_id=msg["grade_id"]))
+
+
+def student_names(src: str, bound: set[str]) -> list[str]:
+    """Names a test cell reads that come from the student's notebook: not builtins, not the
+    instructor's set-up, not assigned by the test itself."""
+    import ast
+    tree = ast.parse(src)
+    loads, stores = set(), set()
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Name):
+            (loads if isinstance(n.ctx, ast.Load) else stores).add(n.id)
+        elif isinstance(n, (ast.FunctionDef, ast.ClassDef, ast.alias)):
+            stores.add(getattr(n, "name", None) if not isinstance(n, ast.alias) else (n.asname or n.name.split(".")[0]))
+        elif isinstance(n, ast.arg):
+            stores.add(n.arg)
+        elif isinstance(n, ast.ExceptHandler) and n.name:
+            stores.add(n.name)
+    return sorted(loads - stores - bound - set(dir(builtins)))
+
+
+def run_test(msg: dict, ns: dict, prelude: set[str], conn: Conn) -> dict:
+    src, gid = str(msg["src"]), str(msg["grade_id"])
+    name = f"<test {gid}>"
+    try:
+        for n in student_names(src, prelude):
+            try:
+                ns[n] = conn.get(n)
+            except NameError:
+                pass                                   # the test meets a NameError, or an earlier test's value
+        exec(compile(src, name, "exec"), ns)
+        return {"passed": True, "message": "", "hidden": False}
+    except BaseException as e:                         # noqa: BLE001 -- a failing test, whatever it raised
+        if isinstance(e, StudentGone):
+            return {"passed": False, "message": f"not finished: {e}", "hidden": False, "gone": True}
+        line = None
+        for fs in traceback.extract_tb(e.__traceback__):
+            if fs.filename == name:
+                line = fs.lineno
+        hidden = line is not None and in_hidden(src, line)
+        text = str(e).strip()
+        message = f"{type(e).__name__}: {text}" if text else type(e).__name__
+        return {"passed": False, "message": message[:2000], "hidden": hidden}
+
+
+# ------------------------------------------------------------------------------------ the zygote
+def main() -> None:
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    import matplotlib
+    matplotlib.use("Agg")
+    import torch
+    import course_utils  # noqa: F401
+    import course_utils.checks  # noqa: F401
+    import course_utils.grading  # noqa: F401
+    torch.set_num_threads(1)
+    rfd, wfd = sys.stdin.fileno(), sys.stdout.fileno()
+    sys.stdout = sys.stderr
+    wire.send(wfd, {"m": "ready"})
+    while True:
+        try:
+            msg, _ = wire.recv(rfd)
+        except EOFError:
+            return
+        if msg["m"] != "begin":
+            continue
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                run_student(msg, Conn(rfd, wfd))
+            except BaseException:                      # noqa: BLE001
+                traceback.print_exc()
+                code = 70
+            finally:
+                sys.stderr.flush()
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        wire.send(wfd, {"m": "ended", "status": os.WEXITSTATUS(status) if os.WIFEXITED(status) else 99})
+
+
+if __name__ == "__main__":
+    main()
