@@ -209,7 +209,12 @@ def check_before_submit(path: str | Path | None = None, release: str | Path | No
         if path is None:
             path = os.environ.get("JPY_SESSION_NAME")
             if not path or not Path(path).is_file():
-                raise ValueError("give the notebook's file name, e.g. check_before_submit(\"01_hw0_warmup.ipynb\")")
+                print("Give the notebook's file name, e.g. check_before_submit(\"01_hw0_warmup.ipynb\").")
+                return False
+        if not Path(path).is_file():
+            print(f"WARNING: there is no file {path} in {Path.cwd()}: save the notebook, and if you renamed it, "
+                  "give check_before_submit its new name.")
+            return False
         nb = json.loads(Path(path).read_text(encoding="utf-8"))
         name, folder = _stem(path), Path(path).resolve().parent
     files = tuple(SUBMIT_WITH.get(name or "", ()) if files is None else files)

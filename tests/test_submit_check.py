@@ -120,11 +120,27 @@ def test_jupyterlab_reads_the_file(tmp_path, capsys, monkeypatch):
     assert "save the notebook" in out and "06a_hw2_residual_blocks.ipynb" in out and "Colab" not in out
 
 
-def test_without_a_path_outside_colab_asks_for_one(monkeypatch):
+def test_without_a_path_outside_colab_asks_for_one(monkeypatch, capsys):
     monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
     monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
-    with pytest.raises(ValueError, match="give the notebook's file name"):
-        check_before_submit(run=False)
+    assert check_before_submit(run=False) is False
+    assert "Give the notebook's file name" in capsys.readouterr().out
+
+
+def test_a_missing_file_is_reported_not_raised(monkeypatch, capsys, tmp_path):
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert check_before_submit("04_hw1_layer_sizes.ipynb", run=False) is False
+    assert "there is no file 04_hw1_layer_sizes.ipynb" in capsys.readouterr().out
+
+
+def test_jupyterlab_finds_the_running_notebook(monkeypatch, capsys, tmp_path):
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    path = tmp_path / "06b_hw2_receptive_field.ipynb"
+    path.write_text(json.dumps(_homework()))
+    monkeypatch.setenv("JPY_SESSION_NAME", str(path))
+    assert check_before_submit(run=False) is True
+    assert "06b_hw2_receptive_field.ipynb" in capsys.readouterr().out
 
 
 def test_under_the_autograder_it_does_nothing(monkeypatch, capsys):
