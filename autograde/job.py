@@ -124,7 +124,7 @@ def transform(src: str) -> str:
 
 @dataclass
 class Job:
-    cells: list[dict]           # {"kind": "student"|"test", "src", "grade_id", "shown"}
+    cells: list[dict]           # {"kind": "student"|"test", "src", "grade_id", "shown", "nb": index in the notebook}
     notes: list[str] = field(default_factory=list)
 
 
@@ -136,7 +136,7 @@ def build_job(nb: dict, a: Assignment) -> Job:
     seen_tests: set[str] = set()
     seen_solutions: set[str] = set()
     foreign = 0
-    for c in nb["cells"]:
+    for i, c in enumerate(nb["cells"]):
         if not isinstance(c, dict):
             continue
         gid = grade_id(c)
@@ -151,19 +151,19 @@ def build_job(nb: dict, a: Assignment) -> Job:
             seen_tests.add(gid)
             if info.checksum and (ctype != "code" or cell_checksum(c) != info.checksum):
                 notes.append(f"test cell {gid} was edited: graded with the original")
-            out.append({"kind": "test", "grade_id": gid})
+            out.append({"kind": "test", "grade_id": gid, "nb": i})
             anchor[gid] = len(out)
         elif info is not None and info.kind == "locked" and ctype == "code":
-            out.append({"kind": "student", "src": info.release, "grade_id": gid})
+            out.append({"kind": "student", "src": info.release, "grade_id": gid, "nb": i})
             anchor[gid] = len(out)
         elif info is not None and info.kind == "solution" and ctype == "code":
             if gid in seen_solutions:
                 notes.append(f"solution cell {gid} appears twice (both run, in order)")
             seen_solutions.add(gid)
-            out.append({"kind": "student", "src": cell_source(c), "grade_id": gid})
+            out.append({"kind": "student", "src": cell_source(c), "grade_id": gid, "nb": i})
             anchor[gid] = len(out)
         elif ctype == "code":
-            out.append({"kind": "student", "src": cell_source(c)})
+            out.append({"kind": "student", "src": cell_source(c), "nb": i})
         elif info is not None:
             anchor[gid] = len(out)
     _put_back_tests(out, anchor, seen_tests, seen_solutions, foreign, notes, a)
