@@ -1,0 +1,208 @@
+"""Collecting submissions: one :class:`Submission` per student from a folder, whatever is in it.
+
+Accepted layouts of the submissions folder:
+
+  STUDENT.ipynb or STUDENT_anything.ipynb     a folder of notebooks (an LMS download)
+  STUDENT.zip or STUDENT_anything.zip         zip files holding the notebook (any depth) and other files
+  STUDENT/ASSIGNMENT/*.ipynb                  nbgrader's own submitted/ folder (any id nbgrader allows)
+
+For the flat layouts the student id is the file name up to the first ``_``. Anything else (a .pdf)
+is reported as "not a notebook". Hidden files are ignored. Every file is read in its own
+try/except: a file that cannot be read (invalid JSON, numbers too long, nesting too deep, a corrupt
+or encrypted zip) makes that student "failed" with the reason and never stops the others. A
+submission's other files (a checkpoint) are streamed to a folder of their own on disk, capped in
+size, never held in memory.
+"""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from autograde.rules import LIMITS, STUDENT_ID
+
+MAX_ZIP_ENTRIES = 10_000
+
+
+@dataclass
+class Submission:
+    student: str
+    origin: str                       # file the notebook came from (for the summary)
+    nb: dict | None = None
+    problem: str | None = None        # why it cannot be graded at all
+    notes: list[str] = field(default_factory=list)
+    files: Path | None = None         # folder of the other files handed in (a checkpoint), or None
+    mtime: float = 0.0
+
+    def discard(self) -> None:
+        if self.files is not None:
+            shutil.rmtree(self.files, ignore_errors=True)
+            self.files = None
+
+
+def load_notebook(data: bytes, origin: str) -> tuple[dict | None, str | None]:
+    """(notebook, None) or (None, why it is not one)."""
+    try:
+        nb = json.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        return None, f"{origin} is not a notebook (not text)"
+    except json.JSONDecodeError as e:
+        return None, f"{origin} is not a valid notebook: invalid JSON (line {e.lineno}: {e.msg})"
+    except (ValueError, RecursionError, MemoryError) as e:
+        return None, f"{origin} is not a valid notebook ({type(e).__name__}: {str(e)[:120]})"
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+        return None, f"{origin} is not a Jupyter notebook (no list of cells)"
+    if not all(isinstance(c, dict) for c in nb["cells"]):
+        return None, f"{origin} is not a valid notebook (a cell is not an object)"
+    return nb, None
+
+
+def _safe_rel(rel: str) -> bool:
+    parts = Path(rel).parts
+    return bool(parts) and not rel.startswith("/") and ".." not in parts and "\\" not in rel \
+        and not any(p.startswith(".") for p in parts) and "__MACOSX" not in parts and not rel.endswith(".ipynb")
+
+
+class _Files:
+    """Streams a submission's other files into a folder, stopping at the size cap."""
+
+    def __init__(self, sub: Submission, cap: int):
+        self.sub, self.left, self.cut = sub, cap, False
+
+    def add(self, rel: str, stream) -> None:
+        if self.cut or not _safe_rel(rel):
+            return
+        if self.sub.files is None:
+            self.sub.files = Path(tempfile.mkdtemp(prefix="course-files-"))
+        dest = self.sub.files / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with open(dest, "wb") as f:
+            while True:
+                chunk = stream.read(1 << 20)
+                if not chunk:
+                    return
+                self.left -= len(chunk)
+                if self.left < 0:
+                    f.close()
+                    dest.unlink()
+                    self.cut = True
+                    self.sub.notes.append(f"other files over {LIMITS['extra_files_mb']} MB: {rel} and later "
+                                          "ones left out")
+                    return
+                f.write(chunk)
+
+
+def _read_capped(stream, cap: int) -> bytes | None:
+    data = stream.read(cap + 1)
+    return None if len(data) > cap else data
+
+
+def _from_file(p: Path, root: Path, student: str, nb_name: str) -> Submission:
+    origin = str(p.relative_to(root))
+    cap = LIMITS["notebook_mb"] << 20
+    sub = Submission(student, origin, mtime=p.stat().st_mtime)
+    with open(p, "rb") as f:
+        data = _read_capped(f, cap)
+    if data is None:
+        sub.problem = f"{origin}: notebook over {LIMITS['notebook_mb']} MB"
+        return sub
+    sub.nb, sub.problem = load_notebook(data, origin)
+    return sub
+
+
+def _from_zip(p: Path, student: str, nb_name: str) -> Submission:
+    sub = Submission(student, p.name, mtime=p.stat().st_mtime)
+    with zipfile.ZipFile(p) as z:
+        infos = z.infolist()
+        if len(infos) > MAX_ZIP_ENTRIES:
+            sub.problem = f"{p.name} holds over {MAX_ZIP_ENTRIES} files"
+            return sub
+        names = [i.filename for i in infos if i.filename.endswith(".ipynb") and "/." not in "/" + i.filename
+                 and "__MACOSX" not in i.filename and ".ipynb_checkpoints" not in i.filename]
+        pick = [n for n in names if Path(n).name == nb_name] or names
+        if not pick:
+            sub.problem = f"{p.name} holds no notebook"
+            return sub
+        with z.open(pick[0]) as f:
+            data = _read_capped(f, LIMITS["notebook_mb"] << 20)
+        if data is None:
+            sub.problem = f"{p.name}: notebook over {LIMITS['notebook_mb']} MB"
+            return sub
+        sub.origin = f"{p.name}:{pick[0]}"
+        sub.nb, sub.problem = load_notebook(data, sub.origin)
+        if len(names) > 1:
+            sub.notes.append(f"{len(names)} notebooks in the zip; graded {pick[0]}")
+        base = str(Path(pick[0]).parent)
+        files = _Files(sub, LIMITS["extra_files_mb"] << 20)
+        for i in infos:
+            if i.is_dir() or not (base == "." or i.filename.startswith(base + "/")):
+                continue
+            rel = i.filename if base == "." else i.filename[len(base) + 1:]
+            if _safe_rel(rel):
+                with z.open(i) as f:
+                    files.add(rel, f)
+    return sub
+
+
+def _from_folder(p: Path, root: Path, assignment: str, nb_name: str) -> Submission:
+    inner = p / assignment
+    nbs = sorted(inner.glob("*.ipynb")) if inner.is_dir() else sorted(p.glob("*.ipynb"))
+    if not nbs:
+        others = [q.name for q in p.iterdir() if not q.name.startswith(".")]
+        return Submission(p.name, str(p.relative_to(root)), problem=f"{p.name}/ holds no notebook for {assignment}"
+                          + (f" ({', '.join(others[:3])})" if others else ""))
+    q = ([q for q in nbs if q.name == nb_name] or nbs)[0]
+    sub = _from_file(q, root, p.name, nb_name)
+    files = _Files(sub, LIMITS["extra_files_mb"] << 20)
+    for f in sorted(q.parent.rglob("*")):
+        if f.is_file() and not f.is_symlink():
+            with open(f, "rb") as stream:
+                files.add(str(f.relative_to(q.parent)), stream)
+    if len(nbs) > 1:
+        sub.notes.append(f"{len(nbs)} notebooks in the folder; graded {q.name}")
+    return sub
+
+
+def student_of(name: str) -> str:
+    """The student id of a flat-layout file: its name up to the first ``_``."""
+    return Path(name).stem.split("_")[0]
+
+
+def collect(folder: Path, assignment: str, nb_name: str) -> list[Submission]:
+    """Submissions found in ``folder``, one per student (see the module docstring)."""
+    folder = Path(folder)
+    found: dict[str, list[Submission]] = {}
+    for p in sorted(folder.iterdir()):
+        if p.name.startswith(".") or p.name.startswith("__") or p.is_symlink():
+            continue
+        student = p.name if p.is_dir() else student_of(p.name)
+        try:
+            if p.is_dir():
+                sub = _from_folder(p, folder, assignment, nb_name)
+            elif p.suffix == ".ipynb":
+                sub = _from_file(p, folder, student, nb_name)
+            elif p.suffix == ".zip":
+                sub = _from_zip(p, student, nb_name)
+            else:
+                sub = Submission(student, p.name, problem=f"{p.name} is not a notebook (.ipynb or .zip)")
+        except Exception as e:                       # noqa: BLE001 -- a file we cannot read fails alone
+            why = "not a valid zip file" if isinstance(e, zipfile.BadZipFile) else f"unreadable ({type(e).__name__}: {str(e)[:160]})"
+            sub = Submission(student, p.name, problem=f"{p.name}: {why}")
+        found.setdefault(student, []).append(sub)
+    out = []
+    for student, subs in sorted(found.items()):
+        subs.sort(key=lambda s: (s.nb is not None, s.mtime))     # prefer readable notebooks, then newest
+        chosen = subs[-1]
+        for s in subs[:-1]:
+            s.discard()
+        if not re.match(STUDENT_ID, student):
+            chosen.problem = chosen.problem or f"{chosen.origin}: cannot tell the student id from the file name"
+        if len(subs) > 1:
+            chosen.notes.append(f"{len(subs)} submissions found ({', '.join(s.origin for s in subs)}); "
+                                f"graded {chosen.origin}")
+        out.append(chosen)
+    return out

@@ -1,0 +1,189 @@
+"""Reporting: scores from verdicts, the gradebook, the autograded notebook, feedback and the CSV.
+
+Everything here runs in the host and reads only the trusted runner's verdicts (``host.Outcome``).
+"""
+from __future__ import annotations
+
+import csv
+import html
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from autograde.job import Assignment, Job
+from course_utils.nbcells import cell_kind, cell_source, grade_id, nbgrader_meta, visible_part
+
+
+@dataclass
+class Result:
+    student: str
+    origin: str
+    scores: dict[str, float] = field(default_factory=dict)     # grade_id -> points scored
+    messages: dict[str, str] = field(default_factory=dict)     # grade_id -> why it failed
+    hidden: dict[str, bool] = field(default_factory=dict)      # grade_id -> failed in the hidden tests
+    notes: list[str] = field(default_factory=list)
+    problem: str | None = None
+    seconds: float = 0.0
+    job: Job | None = None
+    outcome: object = None
+
+    @property
+    def total(self) -> float:
+        return sum(self.scores.values())
+
+
+def score(res: Result, a: Assignment) -> None:
+    """Fill ``res.scores`` from the trusted runner's verdicts (nothing else counts)."""
+    out = res.outcome
+    verdicts = out.verdicts if out is not None else {}
+    for k, cell in enumerate(res.job.cells if res.job else []):
+        if cell["kind"] != "test":
+            continue
+        gid = cell["grade_id"]
+        v = verdicts.get(k)
+        if v is not None and v.get("passed") is True:
+            res.scores[gid] = a.cells[gid].points
+            continue
+        res.scores[gid] = 0.0
+        if v is not None:
+            res.messages[gid] = str(v.get("message", "failed"))[:2000]
+            res.hidden[gid] = v.get("hidden") is True
+        else:
+            stopped = out.stopped if out is not None and out.stopped else "the notebook stopped before this test"
+            res.messages[gid] = f"not run: {stopped}"
+    if out is not None and out.stopped:
+        where = f" at cell {out.stopped_at + 1}" if out.stopped_at is not None else ""
+        res.notes.append(f"stopped{where}: {out.stopped}")
+    if out is not None:
+        res.notes += out.notes
+    for gid in a.tests:
+        res.scores.setdefault(gid, 0.0)
+
+
+def write_gradebook(db_url: str, a: Assignment, res: Result) -> None:
+    import warnings
+
+    from nbgrader.api import Gradebook
+    nb_id = Path(a.notebook).stem
+    with warnings.catch_warnings(), Gradebook(db_url) as gb:
+        warnings.simplefilter("ignore")         # nbgrader's own SQLAlchemy session warnings
+        gb.update_or_create_student(res.student)
+        gb.update_or_create_submission(a.name, res.student)
+        for gid, cell in a.cells.items():
+            if cell.kind not in ("test", "written"):
+                continue
+            g = gb.find_grade(gid, nb_id, a.name, res.student)
+            if cell.kind == "test":
+                g.auto_score = res.scores.get(gid, 0.0)
+                g.needs_manual_grade = g.manual_score is not None
+            else:
+                g.auto_score = None
+                g.needs_manual_grade = g.manual_score is None
+        gb.db.commit()
+
+
+def autograded_notebook(nb: dict | None, a: Assignment, res: Result) -> dict:
+    """The student's whole notebook as graded: their markdown (written answers) and code with the
+    outputs it produced, the instructor's test cells in place with their results."""
+    src_meta = {grade_id(c): nbgrader_meta(c) for c in a.source_nb["cells"] if grade_id(c)}
+    cells_in = nb["cells"] if nb is not None else []
+    cells, emitted = [], -1
+
+    def markdown_until(i: int) -> None:
+        nonlocal emitted
+        for j in range(emitted + 1, i):
+            c = cells_in[j]
+            if isinstance(c, dict) and c.get("cell_type") in ("markdown", "raw"):
+                meta = {"nbgrader": dict(src_meta[grade_id(c)])} if grade_id(c) in src_meta else {}
+                cells.append({"cell_type": c["cell_type"], "id": f"m-{j}", "metadata": meta,
+                              "source": cell_source(c)})
+        emitted = max(emitted, i)
+
+    outputs = res.outcome.outputs if res.outcome is not None else {}
+    for k, cell in enumerate(res.job.cells if res.job else []):
+        if isinstance(cell.get("nb"), int):
+            markdown_until(cell["nb"])
+        gid = cell.get("grade_id")
+        meta = {"nbgrader": dict(src_meta[gid])} if gid in src_meta else {}
+        if cell["kind"] == "test":
+            ok = res.scores.get(gid, 0) > 0
+            outs = [] if ok else [{"output_type": "error", "ename": "TestFailed",
+                                   "evalue": _feedback_message(res, gid, False), "traceback": []}]
+            cells.append({"cell_type": "code", "id": f"t-{k}", "metadata": meta, "source": a.cells[gid].source,
+                          "outputs": outs, "execution_count": None})
+        else:
+            cells.append({"cell_type": "code", "id": f"c-{k}", "metadata": meta, "source": cell.get("shown", cell["src"]),
+                          "outputs": outputs.get(k, []), "execution_count": None})
+    markdown_until(len(cells_in))
+    return {"cells": cells, "metadata": a.release_nb.get("metadata", {}), "nbformat": 4, "nbformat_minor": 5}
+
+
+_CSS = """body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
+pre{background:#f6f8fa;padding:.6rem;overflow-x:auto;border-radius:4px}table{border-collapse:collapse}
+td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}.ok{color:#176f2c}.bad{color:#b00020}
+.result{border-left:4px solid #ccc;padding:.3rem .8rem;margin:.3rem 0 1.2rem}.result.ok{border-color:#2da44e}
+.result.bad{border-color:#cf222e}.note{color:#555}"""
+
+
+def feedback_html(a: Assignment, res: Result) -> str:
+    """Feedback for the student: score per graded cell, visible test code and messages, no hidden tests."""
+    e = html.escape
+    rows = []
+    for gid in a.order:
+        c = a.cells[gid]
+        if c.kind == "test":
+            s = res.scores.get(gid, 0.0)
+            cls = "ok" if s == c.points else "bad"
+            rows.append(f"<tr><td>{e(gid)}</td><td class='{cls}'>{s:g} / {c.points:g}</td>"
+                        f"<td>{e(_feedback_message(res, gid, s == c.points))}</td></tr>")
+        elif c.kind == "written":
+            rows.append(f"<tr><td>{e(gid)}</td><td>? / {c.points:g}</td><td>graded by hand</td></tr>")
+    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{e(a.name)} feedback: {e(res.student)}</title>"
+             f"<style>{_CSS}</style></head><body>",
+             f"<h1>{e(a.name)}: feedback for {e(res.student)}</h1>",
+             f"<p><b>Autograded score: {res.total:g} / {a.auto_points:g}</b>"
+             + (f" (plus {a.manual_points:g} points graded by hand)" if a.manual_points else "") + "</p>",
+             "<table><tr><th>cell</th><th>score</th><th>result</th></tr>" + "".join(rows) + "</table>"]
+    if res.problem:
+        parts.append(f"<p class='bad'>{e(res.problem)}</p>")
+    if res.notes:
+        parts.append("<ul class='note'>" + "".join(f"<li>{e(n)}</li>" for n in res.notes) + "</ul>")
+    if res.job is not None:
+        parts.append("<h2>Your notebook as graded</h2>")
+        for cell in res.job.cells:
+            if cell["kind"] == "test":
+                gid = cell["grade_id"]
+                c = a.cells[gid]
+                ok = res.scores.get(gid, 0.0) == c.points
+                parts.append(f"<h3>Test {e(gid)} ({res.scores.get(gid, 0.0):g} / {c.points:g})</h3>"
+                             f"<pre>{e(visible_part(c.release))}</pre>")
+                parts.append(f"<div class='result {'ok' if ok else 'bad'}'>"
+                             f"{'passed' if ok else e(_feedback_message(res, gid, ok))}</div>")
+            else:
+                parts.append(f"<pre>{e(cell.get('shown', cell['src']))}</pre>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _feedback_message(res: Result, gid: str, ok: bool) -> str:
+    if ok:
+        return "passed"
+    msg = res.messages.get(gid, "failed")
+    if res.hidden.get(gid):
+        short = msg if ":" in msg and msg.split(":", 1)[1].strip() else ""
+        return "a hidden test failed" + (f": {short}" if short else " (its code is not shown)")
+    return msg
+
+
+def write_csv(path: Path, a: Assignment, results: list[Result]) -> None:
+    tests = a.tests
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["student", "assignment", "score", "max_score", "status"] + tests + ["problems"])
+        for r in sorted(results, key=lambda r: r.student):
+            status = "failed" if r.problem else "graded"
+            w.writerow([r.student, a.name, f"{r.total:g}", f"{a.auto_points:g}", status]
+                       + [f"{r.scores.get(g, 0):g}" for g in tests]
+                       + ["; ".join(([r.problem] if r.problem else []) + r.notes)])
+
+
+__all__ = ["Result", "score", "write_gradebook", "autograded_notebook", "feedback_html", "write_csv", "cell_kind"]
