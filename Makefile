@@ -43,7 +43,7 @@ lab: kernel
 # System packages some checks use, from Debian's archive: installed with apt-get when possible (root
 # and apt-get); otherwise a message says what is missing and what runs without it.
 #   chromium   -- the browser test (tests/test_browser.py) drives it; skipped, with the reason, without it
-#   bubblewrap -- the grading sandbox (make grade); grading falls back to OS limits only without it
+#   bubblewrap -- the grading sandbox (make grade); without it (and without Podman) make grade refuses
 #   postgresql -- the server tests/test_grade_postgres.py starts (a private one, in a temporary folder)
 #                 to grade into PostgreSQL; skipped, with the reason, without it
 # $(call apt_install,COMMAND,PACKAGE,WHAT HAPPENS WITHOUT IT)
@@ -64,7 +64,7 @@ chromium:
 	$(call apt_install,chromium,chromium,the browser test will be skipped)
 
 bubblewrap:
-	$(call apt_install,bwrap,bubblewrap,grading runs with OS limits only (no network or filesystem isolation))
+	$(call apt_install,bwrap,bubblewrap,make grade needs it or Podman with the grading image (README))
 
 # Debian keeps the server programs off PATH (/usr/lib/postgresql/N/bin); pg_ctlcluster comes with them.
 postgresql:
@@ -86,8 +86,8 @@ clean-course:
 	rm -rf autograde/gradebook.db autograde/submitted autograde/autograded autograde/feedback
 
 # Grade a batch of submissions (README, "For TAs: grading submissions"):
-#   make grade ASSIGNMENT=01_hw0_warmup SUBMISSIONS=path/to/folder [WORKERS=2] [GRADE_ARGS="--db URL"]
-# The sandbox is bubblewrap (see apt_install above).
+#   make grade ASSIGNMENT=01_hw0_warmup SUBMISSIONS=path/to/folder [WORKERS=2] [GRADE_ARGS="--db URL --data PATH"]
+# The sandbox is bubblewrap (see apt_install above), else Podman; python -m autograde.grade --help lists every option.
 .PHONY: grade
 grade: $(STAMP) bubblewrap
 	@test -n "$(ASSIGNMENT)" -a -n "$(SUBMISSIONS)" || { echo "usage: make grade ASSIGNMENT=<name> SUBMISSIONS=<folder>"; exit 2; }

@@ -6,8 +6,9 @@ Accepted layouts of the submissions folder:
   STUDENT.zip or STUDENT_anything.zip         zip files holding the notebook (any depth) and other files
   STUDENT/ASSIGNMENT/*.ipynb                  nbgrader's own submitted/ folder (any id nbgrader allows)
 
-For the flat layouts the student id is the file name up to the first ``_``. Anything else (a .pdf)
-is reported as "not a notebook". Hidden files are ignored. Every file is read in its own
+For the flat layouts the student id is the file name up to the first ``_``; Canvas and Moodle
+downloads are recognised by their names and mapped to students by LMS id, through the roster when
+there is one (``roster.py``). Anything else (a .pdf) is reported as "not a notebook". Hidden files are ignored. Every file is read in its own
 try/except: a file that cannot be read (invalid JSON, numbers too long, nesting too deep, a corrupt
 or encrypted zip) makes that student "failed" with the reason and never stops the others. A
 submission's other files (a checkpoint) are streamed to a folder of their own on disk, capped in
@@ -23,6 +24,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from autograde.roster import Roster, lms_name, student_for
 from autograde.rules import LIMITS, STUDENT_ID
 
 MAX_ZIP_ENTRIES = 10_000
@@ -37,6 +39,7 @@ class Submission:
     notes: list[str] = field(default_factory=list)
     files: Path | None = None         # folder of the other files handed in (a checkpoint), or None
     mtime: float = 0.0
+    path: Path | None = None          # the file or folder handed in (its time says when)
 
     def discard(self) -> None:
         if self.files is not None:
@@ -172,14 +175,18 @@ def student_of(name: str) -> str:
     return Path(name).stem.split("_")[0]
 
 
-def collect(folder: Path, assignment: str, nb_name: str) -> list[Submission]:
+def collect(folder: Path, assignment: str, nb_name: str, roster: Roster | None = None) -> list[Submission]:
     """Submissions found in ``folder``, one per student (see the module docstring)."""
     folder = Path(folder)
     found: dict[str, list[Submission]] = {}
+    names: dict[str, set[str]] = {}                 # an LMS name -> the students it was mapped to
     for p in sorted(folder.iterdir()):
         if p.name.startswith(".") or p.name.startswith("__") or p.is_symlink():
             continue
-        student = p.name if p.is_dir() else student_of(p.name)
+        student, id_notes, id_problem = student_for(p.name, roster)
+        lms = lms_name(p.name)
+        if lms:
+            names.setdefault(lms[1].lower(), set()).add(student)
         try:
             if p.is_dir():
                 sub = _from_folder(p, folder, assignment, nb_name)
@@ -192,6 +199,9 @@ def collect(folder: Path, assignment: str, nb_name: str) -> list[Submission]:
         except Exception as e:                       # noqa: BLE001 -- a file we cannot read fails alone
             why = "not a valid zip file" if isinstance(e, zipfile.BadZipFile) else f"unreadable ({type(e).__name__}: {str(e)[:160]})"
             sub = Submission(student, p.name, problem=f"{p.name}: {why}")
+        sub.student, sub.path = student, p
+        sub.notes = id_notes + sub.notes
+        sub.problem = id_problem or sub.problem
         found.setdefault(student, []).append(sub)
     out = []
     for student, subs in sorted(found.items()):
@@ -205,4 +215,10 @@ def collect(folder: Path, assignment: str, nb_name: str) -> list[Submission]:
             chosen.notes.append(f"{len(subs)} submissions found ({', '.join(s.origin for s in subs)}); "
                                 f"graded {chosen.origin}")
         out.append(chosen)
+    for name, ids in names.items():
+        if len(ids) > 1:
+            for sub in out:
+                if sub.student in ids:
+                    sub.notes.append(f"same name as {', '.join(sorted(ids - {sub.student}))} in the LMS download: "
+                                     "both graded, check who is who")
     return out

@@ -28,17 +28,20 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 
 from autograde import host, report
 from autograde.collect import Submission, collect
 from autograde.job import REPO, Assignment, build_job, nbgrader_env, prepare  # noqa: F401 (nbgrader_env: tests)
+from autograde.late import LatePolicy, parse_time, submitted_at
 from autograde.report import Result
+from autograde.roster import Roster
 from autograde.rules import LIMITS
 from autograde.sandbox import SandboxUnavailable, StudentZygote, TrustedZygote, choose_backend
 
 BACKEND_TEXT = {"bwrap": "bubblewrap (no network, private /tmp, read-only system)",
-                "podman": "Podman container (no network, read-only)", "docker": "Docker container (no network, read-only)",
+                "podman": "Podman container (no network, read-only)",
                 "unsafe": "NONE: --unsafe-no-sandbox (trusted input only)"}
 
 
@@ -104,8 +107,8 @@ def canary(worker: Worker, a: Assignment) -> None:
     errors = [o for outs in (res.outcome.outputs.values() if res.outcome else []) for o in outs
               if o.get("output_type") == "error"]
     if res.problem or bad or errors:
-        why = res.problem or (bad[0] if bad else f"a cell of the solution raised {errors[0].get('ename')}: "
-                              f"{errors[0].get('evalue', '')[:300]}")
+        why = res.problem or (f"a cell of the solution raised {errors[0].get('ename')}: "
+                              f"{errors[0].get('evalue', '')[:300]}" if errors else bad[0])
         raise CanaryFailed(f"the instructor's solution of {a.name} does not earn every point in this grader "
                            f"({why}); no grade was written. The sandbox cannot see something the notebook needs "
                            f"(a package, the course's environment outside the mounts?): see {worker.log}")
@@ -147,8 +150,10 @@ def trusted_environment(a: Assignment, data: Path | None, synthetic_heldout: boo
 def grade(assignment: str, submissions: Path, out: Path = REPO / "autograde", db_url: str | None = None,
           workers: int | None = None, sandbox: str = "auto", limits: dict | None = None,
           solutions: Path = REPO / "solutions", quiet: bool = False, data: Path | None = None,
-          synthetic_heldout: bool = False, run_canary: bool = True) -> list[Result]:
-    """Grade every submission in ``submissions``; return one :class:`Result` per student."""
+          synthetic_heldout: bool = False, run_canary: bool = True, students: list[str] | None = None,
+          roster: Path | None = None, deadline: str | None = None, late_policy: str = "none") -> list[Result]:
+    """Grade every submission in ``submissions`` (or only those of ``students``: the CSV keeps the
+    other rows); return one :class:`Result` per student graded."""
     t0 = time.monotonic()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -158,7 +163,18 @@ def grade(assignment: str, submissions: Path, out: Path = REPO / "autograde", db
     lim = dict(LIMITS, **(limits or {}))
     a = prepare(assignment, db_url, solutions)
     tenv = trusted_environment(a, data, synthetic_heldout)
-    subs = collect(Path(submissions), a.name, a.notebook)
+    people = Roster.read(Path(roster)) if roster else None
+    policy = LatePolicy.parse(late_policy)
+    due = parse_time(deadline) if deadline else None
+    subs = collect(Path(submissions), a.name, a.notebook, people)
+    if students:
+        missing = sorted(set(students) - {s.student for s in subs})
+        for s in subs:
+            if s.student not in students:
+                s.discard()
+        subs = [s for s in subs if s.student in students]
+        if missing:
+            say(f"no submission found for: {', '.join(missing)}")
     n_workers = max(1, min(workers or os.cpu_count() or 1, max(1, len(subs))))
     log = out / "grade-sandbox.log"
     say(f"Grading {assignment}: {len(subs)} submission(s), {n_workers} worker(s), sandbox: {BACKEND_TEXT[backend]}")
@@ -166,21 +182,41 @@ def grade(assignment: str, submissions: Path, out: Path = REPO / "autograde", db
     try:
         if run_canary:
             canary(pool[0], a)
-        results = _run(pool, subs, a, out, db_url, submissions, say)
+        late = Late(due, policy, people)
+        results = _run(pool, subs, a, out, db_url, submissions, say, late)
     finally:
         for w in pool:
             w.stop()
         for s in subs:
             s.discard()
     csv_path = out / f"grades_{assignment}.csv"
-    report.write_csv(csv_path, a, results)
+    report.write_csv(csv_path, a, results, keep_others=bool(students))
     _summary(results, a, time.monotonic() - t0, n_workers, say)
     say(f"Grades: {csv_path}\nFeedback: {out / 'feedback'}/STUDENT/{assignment}/\nGradebook: {db_url}")
     return results
 
 
+class Late:
+    """The deadline, each student's extension and the policy: sets a result's lateness and penalty."""
+
+    def __init__(self, due, policy: LatePolicy, people: Roster | None):
+        self.due, self.policy, self.people = due, policy, people
+
+    def apply(self, s: Submission, res: Result) -> None:
+        if s.path is not None and s.path.exists():
+            res.submitted = submitted_at(s.path)
+        if self.due is None or res.submitted is None:
+            return
+        person = self.people.by_id.get(res.student) if self.people else None
+        extension = timedelta(hours=person.extension_hours) if person else timedelta()
+        res.late_seconds = (res.submitted - (self.due + extension)).total_seconds()
+        res.penalty = self.policy.penalty(res.total, res.late_seconds)
+        if res.late_seconds > 0:
+            res.notes.append(f"{res.late_seconds / 3600:.1f} h late ({self.policy.describe()}): -{res.penalty:g}")
+
+
 def _run(pool: list[Worker], subs: list[Submission], a: Assignment, out: Path, db_url: str, submissions: Path,
-         say) -> list[Result]:
+         say, late: Late) -> list[Result]:
     todo: queue.Queue = queue.Queue()
     done: queue.Queue = queue.Queue()
     for s in subs:
@@ -203,7 +239,8 @@ def _run(pool: list[Worker], subs: list[Submission], a: Assignment, out: Path, d
     while len(results) < len(subs):
         s, res = done.get()
         try:                                       # the only writer of the gradebook and the output folders
-            _write_student(s, res, a, out, db_url, submissions)
+            late.apply(s, res)
+            _write_student(s, res, a, out, db_url, submissions, late.due)
         except Exception as exc:                   # noqa: BLE001 -- a student's outputs fail alone
             res.problem = res.problem or f"could not write this student's results ({type(exc).__name__}: {exc})"
         results.append(res)
@@ -216,8 +253,9 @@ def _run(pool: list[Worker], subs: list[Submission], a: Assignment, out: Path, d
     return results
 
 
-def _write_student(s: Submission, res: Result, a: Assignment, out: Path, db_url: str, submissions: Path) -> None:
-    report.write_gradebook(db_url, a, res)
+def _write_student(s: Submission, res: Result, a: Assignment, out: Path, db_url: str, submissions: Path,
+                   deadline=None) -> None:
+    report.write_gradebook(db_url, a, res, deadline)
     if s.nb is not None:
         for d, nb in (("submitted", s.nb), ("autograded", report.autograded_notebook(s.nb, a, res))):
             if d == "submitted" and (out / d).resolve() == Path(submissions).resolve():
@@ -248,10 +286,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=REPO / "autograde", help="output folder (default autograde/)")
     p.add_argument("--db", help="gradebook URL (default sqlite:///OUT/gradebook.db)")
     p.add_argument("--workers", type=int, default=None, help="parallel workers (default: number of cores)")
-    p.add_argument("--sandbox", choices=["auto", "bwrap", "podman", "docker"], default="auto",
-                   help="auto: bubblewrap, else Podman or Docker with the grading image, else refuse")
+    p.add_argument("--sandbox", choices=["auto", "bwrap", "podman"], default="auto",
+                   help="auto: bubblewrap, else Podman with the grading image, else refuse")
     p.add_argument("--unsafe-no-sandbox", action="store_true",
                    help="run students' code without a sandbox (kernel limits only): trusted input only")
+    p.add_argument("--student", action="append", dest="students", metavar="ID",
+                   help="grade only this student (repeatable); the CSV keeps everyone else's rows")
+    p.add_argument("--roster", type=Path, help="CSV id,name,email,lms_id[,extension_hours]: who is who")
+    p.add_argument("--deadline", help="due date and time, ISO (2026-12-01T23:59; local time unless a zone is given)")
+    p.add_argument("--late-policy", default="none", help="none, zero, P%%/hour or P%%/day (default none)")
     p.add_argument("--data", type=Path, help="folder with the real CIFAR-10 test set (HW3)")
     p.add_argument("--synthetic-heldout", action="store_true",
                    help="grade HW3 on the synthetic stand-in (test runs only: scores mean nothing)")
@@ -265,7 +308,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         grade(args.assignment, args.submissions, args.out, args.db, args.workers,
               "unsafe" if args.unsafe_no_sandbox else args.sandbox, lim, data=args.data,
-              synthetic_heldout=args.synthetic_heldout)
+              synthetic_heldout=args.synthetic_heldout, students=args.students, roster=args.roster,
+              deadline=args.deadline, late_policy=args.late_policy)
     except (SandboxUnavailable, CanaryFailed) as e:
         print(f"make grade: {e}", file=sys.stderr)
         return 3

@@ -29,6 +29,8 @@ class Outcome:
     stopped_at: int | None = None
     notes: list[str] = field(default_factory=list)
     trusted_error: str | None = None                             # the grader itself failed
+    test_seconds: float = 0.0        # wall time in test cells ...
+    ask_seconds: float = 0.0         # ... of which waiting for the student's (or a formula) process
 
 
 class _Student:
@@ -113,7 +115,9 @@ def run_job(job, sandbox: StudentZygote, trusted: TrustedZygote, lim: dict, prel
                 if student.stopped is None:
                     _run_cell(student, k, cell, min(float(lim["cell"]), left), out)
                 continue
-            v = _run_test(student, trusted, k, cell, lim, t_end, formulas, log)
+            t0 = time.monotonic()
+            v = _run_test(student, trusted, k, cell, lim, t_end, formulas, out)
+            out.test_seconds += time.monotonic() - t0
             if v is None:
                 out.trusted_error = f"the test runner did not answer during test {cell['grade_id']} (see {log})"
                 break
@@ -169,7 +173,7 @@ def _run_cell(student: _Student, k: int, cell: dict, timeout: float, out: Outcom
 
 
 def _run_test(student: _Student, trusted: TrustedZygote, k: int, cell: dict, lim: dict, t_end: float,
-              formulas: dict, log: Path) -> dict | None:
+              formulas: dict, out: Outcome) -> dict | None:
     trusted.send({"m": "test", "k": k, "grade_id": cell["grade_id"], "src": cell["src"]})
     test_end = time.monotonic() + 2 * float(lim["cell"])
     while True:
@@ -181,7 +185,9 @@ def _run_test(student: _Student, trusted: TrustedZygote, k: int, cell: dict, lim
             return msg
         if msg.get("m") != "ask":
             return None
-        answer = _answer(student, msg, blobs, min(test_end, t_end), formulas, log)
+        t0 = time.monotonic()
+        answer = _answer(student, msg, blobs, min(test_end, t_end), formulas, student.sandbox.log)
+        out.ask_seconds += time.monotonic() - t0
         trusted.send({"m": "answer", "r": answer[0]}, answer[1])
 
 
@@ -191,12 +197,13 @@ def _answer(student: _Student, msg: dict, blobs, until: float, formulas: dict, l
     if kind == "formula":
         return _start_formula(student, msg, formulas, log)
     if kind == "formula_call":
-        proc, sock = formulas.get(msg.get("id"), (None, None))
+        proc, sock = formulas.get(0, (None, None))
         if sock is None:
-            return {"m": "gone", "why": "no such formula process"}, []
+            return {"m": "gone", "why": "no formula process"}, []
         try:
             sock.settimeout(max(0.01, min(left, 10)))
-            wire.send(sock, {"m": "call", "args": msg.get("args"), "kwargs": msg.get("kwargs")}, blobs)
+            wire.send(sock, {"m": "call", "id": msg.get("id"), "args": msg.get("args"), "kwargs": msg.get("kwargs"),
+                             "many": msg.get("many") is True}, blobs)
             reply, rblobs = _recv_capped(sock, 16 << 20)
             return reply, rblobs
         except Exception as e:
@@ -219,15 +226,16 @@ def _answer(student: _Student, msg: dict, blobs, until: float, formulas: dict, l
 
 
 def _start_formula(student: _Student, msg: dict, formulas: dict, log: Path):
-    proc, sock = formula_process(student.sandbox.backend, student.lim, log)
-    n = len(formulas) + 1
-    formulas[n] = (proc, sock)
+    """Define a formula function in the student's torch-free process (started on first use)."""
+    if 0 not in formulas:
+        formulas[0] = formula_process(student.sandbox.backend, student.lim, log)
+    proc, sock = formulas[0]
     try:
         sock.settimeout(20)
         wire.send(sock, {"m": "formula", "name": msg.get("name"), "src": msg.get("src")})
         reply, _ = _recv_capped(sock, 1 << 20)
     except Exception as e:
-        return {"m": "gone", "why": f"the formula process did not start ({type(e).__name__})"}, []
-    if reply.get("m") == "value":
-        return {"m": "value", "id": n}, []
+        return {"m": "gone", "why": f"the formula process did not answer ({type(e).__name__})"}, []
+    if reply.get("m") == "value" and type(reply.get("id")) is int:
+        return {"m": "value", "id": reply["id"]}, []
     return {"m": "error", "ename": reply.get("ename"), "evalue": reply.get("evalue")}, []

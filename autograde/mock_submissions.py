@@ -13,7 +13,7 @@ import random
 import sys
 from pathlib import Path
 
-from course_utils.submit_check import cell_source as _src
+from course_utils.nbcells import cell_kind, grade_id, strip_solution_markers, cell_source as _src
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -28,13 +28,8 @@ def load(assignment: str) -> tuple[dict, dict]:
 
 def solution_code(source: dict) -> dict[str, str]:
     """{grade_id: solution source without the BEGIN/END SOLUTION markers} of the solution code cells."""
-    out = {}
-    for c in source["cells"]:
-        n = c.get("metadata", {}).get("nbgrader", {})
-        if n.get("solution") and c["cell_type"] == "code":
-            out[n["grade_id"]] = "\n".join(l for l in _src(c).splitlines()
-                                           if l.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
-    return out
+    return {grade_id(c): strip_solution_markers(_src(c)) for c in source["cells"]
+            if cell_kind(c) == "solution" and c["cell_type"] == "code"}
 
 
 def filled(source: dict, release: dict, fill: set[str] | None = None,
@@ -43,7 +38,7 @@ def filled(source: dict, release: dict, fill: set[str] | None = None,
     sol = solution_code(source)
     nb = copy.deepcopy(release)
     for c in nb["cells"]:
-        gid = c.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        gid = grade_id(c)
         if gid in (replace or {}):
             c["source"] = replace[gid]
         elif gid in sol and (fill is None or gid in fill):

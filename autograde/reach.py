@@ -58,8 +58,16 @@ def _bound_names(node: ast.AST) -> set[str]:
     return out
 
 
+_PARSED: dict = {}
+
+
 def parse_cells(cells: list[tuple[int, str]]) -> list[_Stmt]:
     """Top-level statements of the cells that parse, in order (cells that do not parse are skipped)."""
+    key = hash(tuple(cells))
+    if key in _PARSED:
+        return _PARSED[key]
+    if len(_PARSED) > 8:
+        _PARSED.clear()
     out = []
     for k, src in cells:
         try:
@@ -68,6 +76,7 @@ def parse_cells(cells: list[tuple[int, str]]) -> list[_Stmt]:
             continue
         for node in tree.body:
             out.append(_Stmt(k, node, ast.get_source_segment(src, node, padded=False) or ast.unparse(node)))
+    _PARSED[key] = out
     return out
 
 
@@ -88,6 +97,17 @@ def aliases(stmts: list[_Stmt]) -> dict[str, str]:
 
 def _loaded(node: ast.AST) -> set[str]:
     """Global names a statement reads (a function's own locals and arguments are not followed)."""
+    if id(node) in _LOADED:
+        return _LOADED[id(node)][1]
+    out = _globals_read(node)
+    _LOADED[id(node)] = (node, out)          # the node is kept alive with its entry (ids stay unique)
+    return out
+
+
+_LOADED: dict = {}
+
+
+def _globals_read(node: ast.AST) -> set[str]:
     import symtable
     try:
         src = ast.unparse(node)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import html
 from dataclasses import dataclass, field
+from datetime import timezone
 from pathlib import Path
 
 from autograde.job import Assignment, Job
@@ -25,10 +26,17 @@ class Result:
     seconds: float = 0.0
     job: Job | None = None
     outcome: object = None
+    late_seconds: float = 0.0
+    penalty: float = 0.0                                         # late penalty, in points
+    submitted: object = None                                     # when it was handed in (datetime)
 
     @property
     def total(self) -> float:
         return sum(self.scores.values())
+
+    @property
+    def final(self) -> float:
+        return max(0.0, self.total - self.penalty)
 
 
 def score(res: Result, a: Assignment) -> None:
@@ -59,15 +67,20 @@ def score(res: Result, a: Assignment) -> None:
         res.scores.setdefault(gid, 0.0)
 
 
-def write_gradebook(db_url: str, a: Assignment, res: Result) -> None:
+def write_gradebook(db_url: str, a: Assignment, res: Result, deadline=None) -> None:
     import warnings
 
     from nbgrader.api import Gradebook
     nb_id = Path(a.notebook).stem
+    utc = lambda t: t.astimezone(timezone.utc).replace(tzinfo=None) if t is not None else None  # noqa: E731
     with warnings.catch_warnings(), Gradebook(db_url) as gb:
         warnings.simplefilter("ignore")         # nbgrader's own SQLAlchemy session warnings
+        if deadline is not None:
+            gb.update_or_create_assignment(a.name, duedate=utc(deadline))
         gb.update_or_create_student(res.student)
-        gb.update_or_create_submission(a.name, res.student)
+        sub = gb.update_or_create_submission(a.name, res.student, timestamp=utc(res.submitted))
+        for nb in sub.notebooks:
+            nb.late_submission_penalty = res.penalty or None
         for gid, cell in a.cells.items():
             if cell.kind not in ("test", "written"):
                 continue
@@ -141,7 +154,9 @@ def feedback_html(a: Assignment, res: Result) -> str:
              f"<style>{_CSS}</style></head><body>",
              f"<h1>{e(a.name)}: feedback for {e(res.student)}</h1>",
              f"<p><b>Autograded score: {res.total:g} / {a.auto_points:g}</b>"
-             + (f" (plus {a.manual_points:g} points graded by hand)" if a.manual_points else "") + "</p>",
+             + (f" (plus {a.manual_points:g} points graded by hand)" if a.manual_points else "") + "</p>"
+             + (f"<p class='bad'>Handed in {res.late_seconds / 3600:.1f} hours late: {res.penalty:g} points off "
+                f"(score after the penalty: {res.final:g})</p>" if res.late_seconds > 0 else ""),
              "<table><tr><th>cell</th><th>score</th><th>result</th></tr>" + "".join(rows) + "</table>"]
     if res.problem:
         parts.append(f"<p class='bad'>{e(res.problem)}</p>")
@@ -174,16 +189,30 @@ def _feedback_message(res: Result, gid: str, ok: bool) -> str:
     return msg
 
 
-def write_csv(path: Path, a: Assignment, results: list[Result]) -> None:
+def write_csv(path: Path, a: Assignment, results: list[Result], keep_others: bool = False) -> None:
+    """One row per student; ``keep_others`` (regrading some students) keeps the other rows of ``path``."""
     tests = a.tests
-    with open(path, "w", newline="") as f:
+    header = ["student", "assignment", "score", "max_score", "late_hours", "late_penalty", "final_score",
+              "status"] + tests + ["problems"]
+    rows = {}
+    if keep_others and path.exists():
+        with open(path, newline="") as f:
+            old = list(csv.reader(f))
+        if old and old[0] == header:
+            rows = {r[0]: r for r in old[1:] if r}
+    for r in results:
+        status = "failed" if r.problem else "graded"
+        rows[r.student] = ([r.student, a.name, f"{r.total:g}", f"{a.auto_points:g}",
+                            f"{max(0.0, r.late_seconds) / 3600:.2f}", f"{r.penalty:g}", f"{r.final:g}", status]
+                           + [f"{r.scores.get(g, 0):g}" for g in tests]
+                           + ["; ".join(([r.problem] if r.problem else []) + r.notes)])
+    tmp = path.with_suffix(".csv.tmp")
+    with open(tmp, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["student", "assignment", "score", "max_score", "status"] + tests + ["problems"])
-        for r in sorted(results, key=lambda r: r.student):
-            status = "failed" if r.problem else "graded"
-            w.writerow([r.student, a.name, f"{r.total:g}", f"{a.auto_points:g}", status]
-                       + [f"{r.scores.get(g, 0):g}" for g in tests]
-                       + ["; ".join(([r.problem] if r.problem else []) + r.notes)])
+        w.writerow(header)
+        for student in sorted(rows):
+            w.writerow(rows[student])
+    tmp.replace(path)
 
 
 __all__ = ["Result", "score", "write_gradebook", "autograded_notebook", "feedback_html", "write_csv", "cell_kind"]

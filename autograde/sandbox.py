@@ -11,9 +11,9 @@ Sandbox backends (:func:`choose_backend`), in order of preference:
 ``bwrap``  bubblewrap: no network, new PID/IPC/UTS namespaces, read-only system and Python, a
            private ``/tmp`` of ``tmp_mb`` (a size-limited tmpfs), nothing of the course but
            ``course_utils`` and the runner files, all capabilities dropped.
-``podman`` / ``docker``  a container of the image ``COURSE_GRADER_IMAGE`` (built from the course's
-           environment, see the README): ``--network none``, read-only root, the same /tmp size,
-           memory and process limits.
+``podman`` a container of the image ``COURSE_GRADER_IMAGE`` (built from the course's environment,
+           see the README): ``--network none``, read-only root, the same /tmp size, memory and process
+           limits. (Docker cannot hand a container the per-student sockets; Podman can.)
 ``unsafe`` no isolation beyond the kernel limits of ``limits.py``: only with ``--unsafe-no-sandbox``,
            for trusted input (the instructor's own checks).
 
@@ -67,7 +67,7 @@ def have_container(engine: str) -> bool:
 
 
 def choose_backend(requested: str = "auto") -> str:
-    """The backend to use: ``bwrap``, ``podman``, ``docker`` or ``unsafe`` (see the module docstring)."""
+    """The backend to use: ``bwrap``, ``podman`` or ``unsafe`` (see the module docstring)."""
     if requested == "unsafe":
         return "unsafe"
     if requested in ("auto", "bwrap") and have_bwrap():
@@ -75,13 +75,12 @@ def choose_backend(requested: str = "auto") -> str:
     if requested == "bwrap":
         raise SandboxUnavailable("bubblewrap (bwrap) is not installed or cannot create namespaces here: "
                                  "install it (Debian/Ubuntu: sudo apt-get install bubblewrap)")
-    for engine in ("podman", "docker"):
-        if requested in ("auto", engine) and have_container(engine):
-            return engine
+    if requested in ("auto", "podman") and have_container("podman"):
+        return "podman"
     raise SandboxUnavailable(
         "no sandbox is available to run students' code: install bubblewrap (Debian/Ubuntu: "
         "sudo apt-get install bubblewrap; it needs unprivileged user namespaces), or build the grading "
-        "image for Podman or Docker (README, 'Grading without bubblewrap'). For trusted input only: "
+        "image for Podman (README, 'Grading without bubblewrap'). For trusted input only: "
         "--unsafe-no-sandbox.")
 
 
@@ -116,8 +115,9 @@ def _env(quick: bool = True) -> dict[str, str]:
             "MPLCONFIGDIR": "/tmp/.mpl", "COURSE_DATA_DIR": "/tmp/no-data", "GRADER_TMP": "/tmp"}
 
 
-def student_command(backend: str, lim: dict) -> tuple[list[str], dict, str | None]:
-    """(command, environment, scratch folder to remove afterwards) of a student zygote."""
+def student_command(backend: str, lim: dict, fd: int) -> tuple[list[str], dict, str | None]:
+    """(command, environment, scratch folder to remove afterwards) of a student zygote whose control
+    socket is file descriptor ``fd``."""
     import course_utils
     pkg = str(Path(course_utils.__file__).resolve().parent)
     env = _env()
@@ -129,19 +129,21 @@ def student_command(backend: str, lim: dict) -> tuple[list[str], dict, str | Non
         cmd += ["--chdir", "/tmp", "--clearenv"]
         for k, v in env.items():
             cmd += ["--setenv", k, v]
-        return cmd + [sys.executable, str(RUNNER)], dict(os.environ), None
-    if backend in ("podman", "docker"):
+        return cmd + [sys.executable, str(RUNNER), "--fd", str(fd)], dict(os.environ), None
+    if backend == "podman":
+        # podman passes descriptors 3.. into the container: the shell moves the socket to 3 first
         image = os.environ.get("COURSE_GRADER_IMAGE", "dl-course-grader")
-        cmd = [backend, "run", "--rm", "-i", "--network", "none", "--read-only", "--cap-drop", "ALL",
-               "--security-opt", "no-new-privileges", "--pids-limit", "64", "--memory", f"{lim['memory_mb'] + 1024}m",
-               "--tmpfs", f"/tmp:size={lim['tmp_mb']}m", "--preserve-fds", "1"]
+        cmd = ["sh", "-c", f'exec 3<&{fd}; exec "$@"', "sh", "podman", "run", "--rm", "--network", "none",
+               "--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges", "--pids-limit", "64",
+               "--memory", f"{lim['memory_mb'] + 1024}m", "--tmpfs", f"/tmp:size={lim['tmp_mb']}m",
+               "--preserve-fds", "1", "-e", "PYTHONPATH=/opt/course"]
         for k, v in env.items():
             cmd += ["-e", f"{k}={v}"]
-        return cmd + [image, "python", "/grader/student_runner.py"], dict(os.environ), None
+        return cmd + [image, "python", "/grader/student_runner.py", "--fd", "3"], dict(os.environ), None
     tmp = tempfile.mkdtemp(prefix="course-sandbox-")
     env.update(MPLCONFIGDIR=os.path.join(tmp, ".mpl"), COURSE_DATA_DIR=os.path.join(tmp, "no-data"),
                GRADER_TMP=tmp, HOME=tmp)
-    return [sys.executable, str(RUNNER)], env, tmp
+    return [sys.executable, str(RUNNER), "--fd", str(fd)], env, tmp
 
 
 def formula_command(backend: str) -> list[str]:
@@ -174,10 +176,9 @@ class StudentZygote:
         self.tmp = None
 
     def start(self) -> None:
-        cmd, env, self.tmp = student_command(self.backend, self.lim)
         ours, theirs = socket.socketpair()
+        cmd, env, self.tmp = student_command(self.backend, self.lim, theirs.fileno())
         self.errf = open(self.log, "ab")
-        cmd = cmd + ["--fd", str(theirs.fileno())]       # the control socket, inherited by the sandbox
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.errf, stderr=self.errf, env=env,
                                      cwd=self.tmp or "/", start_new_session=True, pass_fds=(theirs.fileno(),))
         theirs.close()

@@ -14,6 +14,7 @@ state is shared between students. In the child:
   values or further stand-ins;
 * ``inspect.getsource`` of a stand-in is the notebook's text with what it reaches (``reach.py``);
 * ``course_utils.checks.formula_only(f)`` runs ``f`` in a separate torch-free process;
+* ``course_utils.checks.call_many(f, calls)`` sends all the calls in one message;
 * ``course_utils.checks.student_side(f)`` runs a library function (``torchvision``'s ``ResNet``)
   in the student's process, where the student's classes live; what it returns is not trusted;
 * the verdict (passed, message, whether the failing line is in the hidden tests) is computed here
@@ -121,8 +122,14 @@ class Formula:
         self.conn, self.pid, self.__name__ = conn, pid, name
 
     def __call__(self, *args, **kwargs):
+        return self._ask(list(args), dict(kwargs), False)
+
+    def many(self, calls: list) -> list:
+        return self._ask([[list(a), dict(k)] for a, k in calls], {}, True)
+
+    def _ask(self, args, kwargs, many: bool):
         enc = wire.Encoder()
-        header = {"kind": "formula_call", "id": self.pid, "args": enc(list(args)), "kwargs": enc(dict(kwargs))}
+        header = {"kind": "formula_call", "id": self.pid, "args": enc(args), "kwargs": enc(kwargs), "many": many}
         r, blobs = self.conn.ask(header, enc.blobs)
         return self.conn.result(r, blobs, None)
 
@@ -156,8 +163,16 @@ def run_student(begin: dict, conn: Conn) -> None:
     def student_side(fn):
         return lambda *args, **kwargs: conn.op("call_here", None, (fn,) + args, kwargs)
 
+    def call_many(fn, calls):
+        calls = [(tuple(a), dict(k)) for a, k in calls]
+        if type(fn) is Formula:
+            return fn.many(calls)
+        if type(fn) is Remote:
+            return conn.op("call_many", fn, ([[list(a), k] for a, k in calls],))
+        return [fn(*a, **k) for a, k in calls]
+
     inspect.getsource = getsource
-    checks.formula_only, checks.student_side = formula_only, student_side
+    checks.formula_only, checks.student_side, checks.call_many = formula_only, student_side, call_many
     os.chdir(begin["work"])
     os.environ["COURSE_SUBMISSION_DIR"] = begin["work"]     # course_utils.grading reads files only there
     import types
@@ -219,15 +234,39 @@ def run_test(msg: dict, ns: dict, prelude: set[str], conn: Conn) -> dict:
 
 
 # ------------------------------------------------------------------------------------ the zygote
+def warm_up() -> None:
+    """Import what test cells import and run PyTorch's first calls once here, in the zygote, so that
+    every student's forked child starts warm."""
+    import importlib
+    import inspect  # noqa: F401
+    from autograde.student_runner import PRELOAD
+    for name in PRELOAD + ("torch.utils.flop_counter", "course_utils.widgets", "course_utils.conv"):
+        try:
+            importlib.import_module(name)
+        except Exception:
+            pass
+    import torch
+    from torch import nn
+    torch.set_num_threads(1)
+    x = torch.zeros(1, 2, 8, 8)
+    for layer in (nn.Conv2d(2, 2, 3), nn.ConvTranspose2d(2, 2, 3), nn.MaxPool2d(2), nn.AvgPool2d(2), nn.BatchNorm2d(2),
+                  nn.AdaptiveAvgPool2d(1), nn.Sequential(nn.Flatten(), nn.Linear(128, 2))):
+        with torch.no_grad():
+            layer.eval()(x)
+        layer.to("meta")(x.to("meta"))
+    from torch.utils.flop_counter import FlopCounterMode
+    with FlopCounterMode(display=False):
+        nn.Conv2d(2, 2, 3)(x)
+    torch.testing.assert_close(x, x)
+    nn.functional.cross_entropy(torch.randn(2, 3, requires_grad=True), torch.tensor([0, 1])).backward()
+    reach.source_of(("f",), [(0, "import torch as t\ndef f(x):\n    return t.relu(x)")])
+
+
 def main() -> None:
     os.environ.setdefault("MPLBACKEND", "Agg")
     import matplotlib
     matplotlib.use("Agg")
-    import torch
-    import course_utils  # noqa: F401
-    import course_utils.checks  # noqa: F401
-    import course_utils.grading  # noqa: F401
-    torch.set_num_threads(1)
+    warm_up()
     rfd, wfd = sys.stdin.fileno(), sys.stdout.fileno()
     sys.stdout = sys.stderr
     wire.send(wfd, {"m": "ready"})
@@ -242,7 +281,12 @@ def main() -> None:
         if pid == 0:
             code = 0
             try:
-                run_student(msg, Conn(rfd, wfd))
+                if os.environ.get("GRADER_PROFILE"):
+                    import cProfile
+                    cProfile.runctx("run_student(msg, Conn(rfd, wfd))", globals(), locals(),
+                                    os.environ["GRADER_PROFILE"] + f".{os.getpid()}")
+                else:
+                    run_student(msg, Conn(rfd, wfd))
             except BaseException:                      # noqa: BLE001
                 traceback.print_exc()
                 code = 70

@@ -176,6 +176,9 @@ class Encoder:
         tensor = _torch_value(self, x, depth)
         if tensor is not None:
             return tensor
+        plain = _as_builtin(x)                 # subclasses and numpy scalars: as exact built-in values
+        if plain is not _NOT_PLAIN:
+            return self(plain, depth)
         if self.handle is not None:
             return self.handle(x)
         if self.allow_pickle:
@@ -185,6 +188,27 @@ class Encoder:
             except Exception as e:
                 raise WireError(f"cannot send a {type(x).__name__} to the notebook ({e})") from None
         raise WireError(f"cannot send a {type(x).__name__}")
+
+
+_NOT_PLAIN = object()
+
+
+def _as_builtin(x):
+    """An exact built-in value for a subclass of one (or a numpy scalar), else ``_NOT_PLAIN``."""
+    try:
+        if type(x).__module__ == "numpy" and getattr(x, "ndim", None) == 0 and hasattr(x, "item"):
+            return x.item()
+        for base in (bool, int, float, complex, str, bytes):
+            if isinstance(x, base):
+                return base(x) if base is not int else int.__index__(x)
+        for base in (tuple, list):
+            if isinstance(x, base):
+                return base(tuple.__iter__(x) if base is tuple else list.__iter__(x))
+        if isinstance(x, dict):
+            return dict(dict.items(x))
+    except Exception:
+        raise WireError(f"cannot send this {type(x).__name__}") from None
+    return _NOT_PLAIN
 
 
 def _torch_value(enc: Encoder, x, depth: int):

@@ -3,8 +3,10 @@
 Generates N submissions of an assignment (a third solved, a third half solved, a third untouched),
 grades them with plain ``nbgrader autograde`` (one process, as nbgrader does it) and with
 ``autograde.grade`` (parallel workers, sandbox on), in the same run, and prints both throughputs,
-their ratio, the load average before and after (the machine may be shared), and whether both
-graders gave every student the same score (and the expected one).
+their ratio, the load average before and after (the machine may be shared), whether both
+graders gave every student the same score (and the expected one), and the cost of the grader's
+second process: wall time in test cells spent in the trusted runner (its own work and the messages)
+against the time spent waiting for the student's process.
 
     python benchmarks/grade_throughput.py                         # 60 submissions of HW1 (or HW0)
     python benchmarks/grade_throughput.py 01_hw0_warmup -n 30 --workers 2
@@ -27,6 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from autograde import grade as G  # noqa: E402
+from autograde.sandbox import choose_backend  # noqa: E402
 from autograde.mock_submissions import batch  # noqa: E402
 
 
@@ -85,10 +88,16 @@ def main(argv: list[str] | None = None) -> int:
         results = G.grade(args.assignment, subs, out=tmp / "out", workers=args.workers, sandbox="auto", quiet=True)
         ours_s = time.perf_counter() - t
         ours = {r.student: r.total for r in results}
-        sandbox = "bubblewrap" if G.have_bwrap() else "OS limits only"
+        sandbox = choose_backend("auto")
+        tests = sum(r.outcome.test_seconds for r in results if r.outcome)
+        asks = sum(r.outcome.ask_seconds for r in results if r.outcome)
         print(f"make grade ({args.workers or os.cpu_count()} workers, sandbox: {sandbox}): {ours_s:.1f} s, "
               f"{args.n / ours_s * 60:.1f} submissions/min (end to end, including nbgrader generate_assignment "
               f"and starting the workers)", flush=True)
+        print(f"second process: {tests:.1f} s in test cells over all students, of which {asks:.1f} s waiting for "
+              f"the student's process and {tests - asks:.1f} s in the trusted runner and its messages "
+              f"({(tests - asks) / max(ours_s * (args.workers or os.cpu_count()), 1e-9):.0%} of the workers' time)",
+              flush=True)
     load1 = os.getloadavg()
     # solved and untouched submissions have known totals; half-solved ones depend on how the notebook's
     # cells build on each other, so for those plain nbgrader's score is the reference
@@ -108,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     (out / "grade_throughput.json").write_text(json.dumps({
         "assignment": args.assignment, "n": args.n, "cores": os.cpu_count(), "workers": args.workers or os.cpu_count(),
         "plain_seconds": plain_s, "grade_seconds": ours_s, "speedup": ratio, "sandbox": sandbox,
+        "test_seconds": tests, "ask_seconds": asks,
         "load_before": load0, "load_after": load1, "wrong": wrong_ours, "disagree": disagree, "command": cmd}, indent=1))
     return 0 if not wrong_ours and not disagree else 1
 

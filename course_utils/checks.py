@@ -14,7 +14,9 @@ change nothing): the autograder runs tests in a trusted process and the student'
   student's code, so that it can be given the student's classes; its result is only as
   trustworthy as those classes;
 - :func:`refuse_forward` -- a forward pre-hook that fails if a layer is run (for "compute it
-  from the layer's settings, do not run the layer").
+  from the layer's settings, do not run the layer");
+- :func:`call_many` -- many calls of one function at once (a loop here; one message to the
+  student's process under the autograder, so hundreds of random cases stay fast).
 
 Example:
     >>> import torch
@@ -26,7 +28,7 @@ from typing import Sequence
 
 import torch
 
-__all__ = ["check_close", "check_shape", "check_equal", "formula_only", "student_side", "refuse_forward"]
+__all__ = ["check_close", "check_shape", "check_equal", "formula_only", "student_side", "refuse_forward", "call_many"]
 
 
 def check_shape(t: torch.Tensor, expected: Sequence[int], what: str = "tensor") -> None:
@@ -112,3 +114,13 @@ def refuse_forward(module: torch.nn.Module, args: tuple) -> None:
         this layer must not be run: compute the answer from its settings
     """
     raise RuntimeError("this layer must not be run: compute the answer from its settings")
+
+
+def call_many(fn, calls: list) -> list:
+    """``[fn(*args, **kwargs) for args, kwargs in calls]`` (the first exception propagates).
+
+    Example:
+        >>> call_many(divmod, [((7, 2), {}), ((9, 3), {})])
+        [(3, 1), (3, 0)]
+    """
+    return [fn(*args, **kwargs) for args, kwargs in calls]

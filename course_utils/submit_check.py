@@ -30,12 +30,13 @@ Example:
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
 import tempfile
 from pathlib import Path
+
+from .nbcells import cell_checksum, cell_source, nbgrader_meta  # noqa: F401 (also used by the grader)
 
 __all__ = ["cell_checksum", "protected_cell_problems", "run_visible_tests", "check_before_submit",
            "in_colab", "colab_notebook", "submit_message", "SUBMIT_WITH"]
@@ -44,39 +45,6 @@ __all__ = ["cell_checksum", "protected_cell_problems", "run_visible_tests", "che
 SUBMIT_WITH: dict[str, tuple[str, ...]] = {"08_hw3_cifar10": ("hw3_model.pt",)}
 
 _NESTED = "COURSE_SUBMIT_CHECK"      # set while run_visible_tests runs a notebook: its own call does nothing
-
-
-def cell_source(cell: dict) -> str:
-    """A notebook cell's source as one string (nbformat stores a string or a list of lines)."""
-    s = cell.get("source", "")
-    return "".join(s) if isinstance(s, list) else str(s)
-
-
-def nbgrader_meta(cell: dict) -> dict:
-    """A cell's nbgrader metadata, or {} when it has none (or it is malformed)."""
-    md = cell.get("metadata") or {}
-    n = md.get("nbgrader") if isinstance(md, dict) else None
-    return n if isinstance(n, dict) else {}
-
-
-def cell_checksum(cell: dict) -> str:
-    """nbgrader's checksum of a cell (``nbgrader.utils.compute_checksum``): md5 of source, type, flags, points.
-
-    Example:
-        >>> cell_checksum({"cell_type": "code", "source": "x = 1", "metadata": {"nbgrader": {"grade_id": "a",
-        ...     "solution": True}}})
-        '3952363144b9625d080fedd1f7d073ce'
-    """
-    n = nbgrader_meta(cell)
-    grade, solution = bool(n.get("grade", False)), bool(n.get("solution", False))
-    locked = False if solution else (True if grade else bool(n.get("locked", False)))
-    m = hashlib.md5()
-    for part in (cell_source(cell), cell.get("cell_type", ""), str(n.get("grade", False)), str(n.get("solution", False)),
-                 str(locked), n.get("grade_id", "")):
-        m.update(str(part).encode("utf-8"))
-    if grade:
-        m.update(str(float(n.get("points", 0))).encode("utf-8"))
-    return m.hexdigest()
 
 
 def protected_cell_problems(nb: dict, release: dict | None = None) -> list[str]:

@@ -1,0 +1,71 @@
+"""Deadlines and late penalties, applied the way nbgrader's late-submission plugins do.
+
+A submission's time is the file's modification time (Canvas and Moodle downloads keep it; nbgrader's
+own folders carry a ``timestamp.txt``, read when present). It is late by
+``time - (deadline + the student's extension)``; the penalty, in points, is subtracted from the
+autograded score (never below 0) and recorded in nbgrader's gradebook
+(``late_submission_penalty``), so ``nbgrader export`` and formgrader show it too.
+
+Policies (``--late-policy``): ``none``; ``zero`` (any lateness scores 0); ``P%/hour`` or
+``P%/day`` (P percent of the score per started hour or day).
+
+Example:
+    >>> policy = LatePolicy.parse("10%/day")
+    >>> policy.penalty(8.0, seconds_late=26 * 3600)       # two started days: 20% of 8
+    1.6
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+
+@dataclass
+class LatePolicy:
+    kind: str = "none"          # none | zero | percent
+    percent: float = 0.0
+    unit_seconds: float = 3600.0
+
+    @classmethod
+    def parse(cls, text: str) -> "LatePolicy":
+        text = text.strip().lower()
+        if text in ("none", "zero"):
+            return cls(text)
+        m = re.fullmatch(r"(\d+(?:\.\d+)?)%/(hour|day)", text)
+        if not m:
+            raise ValueError(f"late policy {text!r}: use none, zero, P%/hour or P%/day")
+        return cls("percent", float(m[1]), 3600.0 if m[2] == "hour" else 86400.0)
+
+    def penalty(self, score: float, seconds_late: float) -> float:
+        """Points taken off ``score`` for ``seconds_late`` (0 when on time)."""
+        if seconds_late <= 0 or self.kind == "none":
+            return 0.0
+        if self.kind == "zero":
+            return score
+        units = math.ceil(seconds_late / self.unit_seconds)
+        return round(min(score, score * self.percent / 100 * units), 6)
+
+    def describe(self) -> str:
+        if self.kind == "percent":
+            return f"{self.percent:g}% per {'hour' if self.unit_seconds == 3600 else 'day'} late"
+        return {"none": "no penalty", "zero": "0 points when late"}[self.kind]
+
+
+def parse_time(text: str) -> datetime:
+    """An ISO date and time (``2026-12-01T23:59``, with or without a zone; local time without)."""
+    t = datetime.fromisoformat(text.strip())
+    return t if t.tzinfo else t.astimezone()
+
+
+def submitted_at(origin: Path) -> datetime:
+    """When a file was handed in: nbgrader's ``timestamp.txt`` beside it, else its modification time."""
+    stamp = origin.parent / "timestamp.txt" if origin.is_file() else origin / "timestamp.txt"
+    if stamp.is_file():
+        try:
+            return parse_time(stamp.read_text()[:64])
+        except ValueError:
+            pass
+    return datetime.fromtimestamp(origin.stat().st_mtime, tz=timezone.utc)
