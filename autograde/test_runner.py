@@ -73,6 +73,9 @@ class Remote:
     def __len__(self) -> int:
         return self._conn.op("len", self)
 
+    def __bool__(self) -> bool:          # an object of the notebook is there (no remote len() for truth)
+        return True
+
     def __iter__(self):
         return iter(self._conn.op("iter", self))
 
