@@ -15,8 +15,9 @@ canary): if it does not earn every point, nothing is written and the log says wh
 
 Output (under --out, default ``autograde/``): ``submitted/STUDENT/ASSIGNMENT/`` (the notebooks as
 handed in), ``autograded/...`` (the whole notebook as graded, with outputs, for formgrader),
-``feedback/STUDENT/ASSIGNMENT/*.html``, ``grades_ASSIGNMENT.csv``, the gradebook (``gradebook.db``
-or ``--db URL``) and ``grade-sandbox.log``.
+``feedback/STUDENT/ASSIGNMENT/*.html`` (and one zip per student in ``feedback_zips/``),
+``grades_ASSIGNMENT.csv``, ``report_ASSIGNMENT.png``/``.md`` (how the class did), the gradebook
+(``gradebook.db`` or ``--db URL``) and ``grade-sandbox.log``.
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from autograde import host, report
+from autograde.classreport import class_report, feedback_zips
 from autograde.collect import Submission, collect
 from autograde.job import REPO, Assignment, build_job, nbgrader_env, prepare  # noqa: F401 (nbgrader_env: tests)
 from autograde.late import LatePolicy, parse_time, submitted_at
@@ -192,7 +194,14 @@ def grade(assignment: str, submissions: Path, out: Path = REPO / "autograde", db
     csv_path = out / f"grades_{assignment}.csv"
     report.write_csv(csv_path, a, results, keep_others=bool(students))
     _summary(results, a, time.monotonic() - t0, n_workers, say)
-    say(f"Grades: {csv_path}\nFeedback: {out / 'feedback'}/STUDENT/{assignment}/\nGradebook: {db_url}")
+    try:
+        feedback_zips(a, results, out)
+        png, _ = class_report(a, results, out) if not students else (None, None)
+    except Exception as e:                                       # noqa: BLE001 -- the grades are written already
+        png = None
+        say(f"(the class report could not be made: {type(e).__name__}: {e})")
+    say(f"Grades: {csv_path}\nFeedback: {out / 'feedback'}/STUDENT/{assignment}/ (zips for the LMS: "
+        f"{out / 'feedback_zips' / assignment}/)\nGradebook: {db_url}" + (f"\nClass report: {png}" if png else ""))
     return results
 
 

@@ -216,3 +216,15 @@ def test_one_student_cannot_harm_the_next(tmp_path):
         _put(subs, expected, f"a{i}honest", filled(source, release), 8)
     results = G.grade(A, subs, out=tmp_path / "out", workers=1, quiet=True, limits=LIMITS)
     assert {r.student: r.total for r in results} == expected, {r.student: (r.messages, r.notes) for r in results}
+
+
+def test_class_report_and_feedback_zips(graded):
+    import zipfile as _zip
+    root, expected, _ = graded
+    out = root / "out"
+    assert (out / f"report_{A}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    md = (out / f"report_{A}.md").read_text()
+    assert "| relu_tests | 2 |" in md and "- badjson:" in md and "- full:" not in md
+    for s in expected:
+        with _zip.ZipFile(out / "feedback_zips" / A / f"{s}_feedback.zip") as z:
+            assert f"feedback for {s}" in z.read(f"{A}_feedback.html").decode()

@@ -1,0 +1,78 @@
+"""After a batch: how the class did, and the feedback to hand back.
+
+:func:`class_report` writes ``report_ASSIGNMENT.png`` (the score distribution and each test's pass
+rate) and ``report_ASSIGNMENT.md`` (the same as tables: which tests most students fail, which
+submissions failed to run and why). :func:`feedback_zips` writes one zip per student,
+``feedback_zips/ASSIGNMENT/STUDENT_feedback.zip``, holding that student's feedback page, named
+for an LMS's "upload feedback files" (one file per student, the id first).
+
+Example (after ``make grade``):
+    >>> # class_report(a, results, Path("autograde"))
+"""
+from __future__ import annotations
+
+import zipfile
+from collections import Counter
+from pathlib import Path
+
+from autograde.job import Assignment
+from autograde.report import Result
+
+
+def pass_rates(a: Assignment, results: list[Result]) -> dict[str, float]:
+    """Share of the graded submissions (those that ran) earning each test's full points."""
+    ran = [r for r in results if not r.problem]
+    return {g: (sum(r.scores.get(g, 0) >= a.cells[g].points for r in ran) / len(ran) if ran else 0.0)
+            for g in a.tests}
+
+
+def class_report(a: Assignment, results: list[Result], out: Path) -> tuple[Path, Path]:
+    """Write the PNG and the Markdown report; return their paths."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    rates = pass_rates(a, results)
+    totals = [r.final for r in results]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    ax1.hist(totals, bins=min(20, max(5, int(a.auto_points) + 1)), range=(0, a.auto_points), color="#4c72b0")
+    ax1.set_xlabel(f"autograded score (after late penalties), out of {a.auto_points:g}")
+    ax1.set_ylabel("students")
+    ax1.set_title(f"{a.name}: {len(results)} submissions")
+    order = sorted(rates, key=rates.get)
+    ax2.barh(order, [100 * rates[g] for g in order], color="#dd8452")
+    ax2.set_xlim(0, 100)
+    ax2.set_xlabel("% of submissions that ran and passed")
+    ax2.set_title("each test")
+    fig.tight_layout()
+    png = out / f"report_{a.name}.png"
+    fig.savefig(png, dpi=100)
+    plt.close(fig)
+    md = out / f"report_{a.name}.md"
+    lines = [f"# {a.name}: how the class did", "", f"![scores and pass rates]({png.name})", "",
+             f"{len(results)} submissions; mean {sum(totals) / max(len(totals), 1):.2f} / {a.auto_points:g} "
+             f"(autograded, after late penalties)", "", "| test | points | passed |", "|---|---|---|"]
+    lines += [f"| {g} | {a.cells[g].points:g} | {100 * rates[g]:.0f}% |" for g in order]
+    failed = [r for r in results if r.problem]
+    reasons = Counter(r.problem.split(":")[0] if r.problem else "" for r in failed)
+    lines += ["", f"## Submissions that could not be graded ({len(failed)})", ""]
+    lines += [f"- {r.student}: {r.problem}" for r in sorted(failed, key=lambda r: r.student)] or ["none"]
+    if reasons:
+        lines += ["", "Most common: " + "; ".join(f"{k} ({n})" for k, n in reasons.most_common(3))]
+    md.write_text("\n".join(lines) + "\n")
+    return png, md
+
+
+def feedback_zips(a: Assignment, results: list[Result], out: Path) -> list[Path]:
+    """One zip per student with their feedback page (``STUDENT_feedback.zip``)."""
+    folder = out / "feedback_zips" / a.name
+    folder.mkdir(parents=True, exist_ok=True)
+    made = []
+    for r in results:
+        page = out / "feedback" / r.student / a.name / (Path(a.notebook).stem + ".html")
+        if not page.exists():
+            continue
+        z = folder / f"{r.student}_feedback.zip"
+        with zipfile.ZipFile(z, "w", zipfile.ZIP_DEFLATED) as f:
+            f.write(page, f"{a.name}_feedback.html")
+        made.append(z)
+    return made
