@@ -165,6 +165,18 @@ def formula_command(backend: str) -> list[str]:
     return cmd + ["--chdir", "/tmp", "--clearenv", "--setenv", "PATH", "/usr/bin:/bin"] + args
 
 
+def _kill_group(proc: subprocess.Popen | None, log_file) -> None:
+    """Kill a process and its whole group (a zygote and the student still running); close its log."""
+    if proc is not None:
+        try:
+            os.killpg(proc.pid, 9)
+        except Exception:
+            pass
+        proc.wait()
+        log_file.close()
+    return None
+
+
 class StudentZygote:
     """The sandboxed zygote of one worker (see the module docstring)."""
 
@@ -242,14 +254,7 @@ class StudentZygote:
             self.stop()
 
     def stop(self) -> None:
-        if self.proc is not None:
-            try:                      # the whole process group: the zygote and a student still running
-                os.killpg(self.proc.pid, 9)
-            except Exception:
-                pass
-            self.proc.wait()
-            self.proc = None
-            self.errf.close()
+        self.proc = _kill_group(self.proc, getattr(self, "errf", None))
         if self.ctl is not None:
             self.ctl.close()
             self.ctl = None
@@ -294,14 +299,7 @@ class TrustedZygote:
             return None
 
     def stop(self) -> None:
-        if self.proc is not None:
-            try:
-                os.killpg(self.proc.pid, 9)
-            except Exception:
-                pass
-            self.proc.wait()
-            self.proc = None
-            self.errf.close()
+        self.proc = _kill_group(self.proc, getattr(self, "errf", None))
 
 
 def formula_process(backend: str, lim: dict, log: Path) -> tuple[subprocess.Popen, socket.socket]:
