@@ -170,11 +170,6 @@ def _from_folder(p: Path, root: Path, assignment: str, nb_name: str) -> Submissi
     return sub
 
 
-def student_of(name: str) -> str:
-    """The student id of a flat-layout file: its name up to the first ``_``."""
-    return Path(name).stem.split("_")[0]
-
-
 def collect(folder: Path, assignment: str, nb_name: str, roster: Roster | None = None) -> list[Submission]:
     """Submissions found in ``folder``, one per student (see the module docstring)."""
     folder = Path(folder)

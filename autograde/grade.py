@@ -68,11 +68,10 @@ class Worker:
                 res.notes += res.job.notes
                 if not self.trusted.alive():
                     self.trusted.start()
-                with tempfile.TemporaryDirectory(prefix="course-work-") as work:
-                    if sub.files is not None:
-                        _copy_tree(sub.files, Path(work))
-                    res.outcome = host.run_job(res.job, self.student, self.trusted, self.lim, self.a.prelude,
-                                               Path(work), self.log)
+                if sub.files is None:                  # the folder of its files is the test runner's work folder
+                    sub.files = Path(tempfile.mkdtemp(prefix="course-files-"))
+                res.outcome = host.run_job(res.job, self.student, self.trusted, self.lim, self.a.prelude,
+                                           sub.files, self.log)
                 if res.outcome.trusted_error:
                     res.problem = f"grader error: {res.outcome.trusted_error}"
                 report.score(res, self.a)
@@ -90,19 +89,15 @@ class Worker:
         self.trusted.stop()
 
 
-def _copy_tree(src: Path, dest: Path) -> None:
-    import shutil
-    for p in src.rglob("*"):
-        if p.is_file() and not p.is_symlink():
-            (dest / p.relative_to(src)).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(p, dest / p.relative_to(src))
-
-
 def canary(worker: Worker, a: Assignment) -> None:
     """Grade the instructor's solution; raise :class:`CanaryFailed` unless it earns every point that
     does not need a file students hand in (HW3's checkpoint)."""
     from autograde.mock_submissions import filled
-    res = worker.grade(Submission("instructor-solution", "solutions/", nb=filled(a.source_nb, a.release_nb)))
+    sub = Submission("instructor-solution", "solutions/", nb=filled(a.source_nb, a.release_nb))
+    try:
+        res = worker.grade(sub)
+    finally:
+        sub.discard()
     no_file = ("no checkpoint at", "must be a file handed in")       # the solution hands in no checkpoint
     bad = [f"{g}: {res.messages.get(g, 'failed')}" for g in a.tests if res.scores.get(g, 0) < a.cells[g].points
            and not any(m in res.messages.get(g, "") for m in no_file)]
@@ -130,22 +125,12 @@ def trusted_environment(a: Assignment, data: Path | None, synthetic_heldout: boo
     env.pop("COURSE_QUICK", None)
     env.pop("NBGRADER_EXECUTION", None)
     from course_utils.data import DataNotFoundError, load_dataset
-    old = os.environ.get("COURSE_DATA_DIR"), os.environ.get("COURSE_QUICK")
     try:
-        os.environ.pop("COURSE_QUICK", None)
-        if data is not None:
-            os.environ["COURSE_DATA_DIR"] = env["COURSE_DATA_DIR"]
-        load_dataset("cifar10", "test")
+        load_dataset("cifar10", "test", root=data, download=False, synthetic=False)
     except DataNotFoundError as e:
         raise SystemExit(f"{a.name} is graded on the real CIFAR-10 test set, which is not here.\n{e}\n"
                          "Give its folder with --data PATH (make grade ... GRADE_ARGS='--data PATH'), or, for a "
                          "test run only, grade on the synthetic stand-in with --synthetic-heldout.") from None
-    finally:
-        for k, v in zip(("COURSE_DATA_DIR", "COURSE_QUICK"), old):
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     return env
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -19,6 +18,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from autograde.release import nbgrader_env
 from course_utils.nbcells import cell_checksum, cell_kind, cell_source, grade_id, points
 
 REPO = Path(__file__).resolve().parent.parent
@@ -55,11 +55,6 @@ class Assignment:
     @property
     def manual_points(self) -> float:
         return sum(c.points for c in self.cells.values() if c.kind == "written")
-
-
-def nbgrader_env(root: Path, db_url: str | None = None) -> dict[str, str]:
-    bin_dir = str(Path(sys.executable).parent)
-    return dict(os.environ, COURSE_NBGRADER_ROOT=str(root), PATH=bin_dir + os.pathsep + os.environ.get("PATH", ""))
 
 
 def prepare(name: str, db_url: str, solutions: Path = REPO / "solutions") -> Assignment:

@@ -11,7 +11,7 @@ from datetime import timezone
 from pathlib import Path
 
 from autograde.job import Assignment, Job
-from course_utils.nbcells import cell_kind, cell_source, grade_id, nbgrader_meta, visible_part
+from course_utils.nbcells import cell_source, grade_id, nbgrader_meta, visible_part
 
 
 @dataclass
@@ -214,5 +214,3 @@ def write_csv(path: Path, a: Assignment, results: list[Result], keep_others: boo
             w.writerow(rows[student])
     tmp.replace(path)
 
-
-__all__ = ["Result", "score", "write_gradebook", "autograded_notebook", "feedback_html", "write_csv", "cell_kind"]

@@ -108,7 +108,7 @@ def _bwrap_base(tmp_mb: int) -> list[str]:
     return cmd
 
 
-def _env(quick: bool = True) -> dict[str, str]:
+def _env() -> dict[str, str]:
     return {"PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp",
             "COURSE_QUICK": "1", "NBGRADER_EXECUTION": "autograde", "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1",
             "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8", "TQDM_DISABLE": "1",

@@ -327,12 +327,11 @@ def _take(it, n: int = 100_000):
 
 
 def _plain(x):
-    """Generators and iterators are sent as lists (``model.parameters()``); the rest as it is."""
+    """Generators and iterators are sent as lists (``model.parameters()``); the rest as it is
+    (``wire`` turns subclasses such as a state_dict's OrderedDict into exact built-ins)."""
     import types
     if isinstance(x, (types.GeneratorType, map, filter, zip, enumerate, reversed)):
         return list(_take(x))
-    if isinstance(x, dict) and type(x) is not dict:                 # OrderedDict (state_dict) -> dict
-        return dict(x)
     return x
 
 

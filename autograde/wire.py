@@ -345,10 +345,3 @@ def _tensor(blobs, i, dtype, shape, requires_grad):
         t.requires_grad_(True)
     return t
 
-
-def message(sock, name: str, value=None, **fields) -> None:
-    """Send message ``name`` with ``fields``; ``value`` (optional) is encoded as a plain value."""
-    blobs: list[bytes] = []
-    if value is not None:
-        fields["v"], blobs = value
-    send(sock, dict(fields, m=name), blobs)

@@ -247,3 +247,12 @@ def test_regrading_one_student_keeps_the_others_and_manual_grades(tmp_path):
     with Gradebook(db) as gb:
         assert gb.find_grade("relu_tests", a, a, "ann").manual_score == 1.5
         assert gb.find_submission(a, "bo").score == 2
+
+
+def test_hw3_without_real_data_is_refused(tmp_path, monkeypatch):
+    """HW3 is graded on the real test set: with none on the machine make grade says what to provide."""
+    monkeypatch.delenv("COURSE_QUICK", raising=False)
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "no-data"))
+    (tmp_path / "subs").mkdir()
+    with pytest.raises(SystemExit, match="--data PATH.*--synthetic-heldout"):
+        G.grade("08_hw3_cifar10", tmp_path / "subs", out=tmp_path / "out", workers=1, quiet=True)

@@ -133,7 +133,7 @@ def test_grading_into_postgresql(pg_url, tmp_path):
     (root / "autograde").mkdir(parents=True)
     csv_path = tmp_path / "export.csv"
     r = subprocess.run([sys.executable, "-m", "nbgrader", "export", f"--CourseDirectory.db_url={pg_url}",
-                        f"--CsvExportPlugin.to={csv_path}"], cwd=REPO, env=G.nbgrader_env(root, pg_url),
+                        f"--CsvExportPlugin.to={csv_path}"], cwd=REPO, env=G.nbgrader_env(root),
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     rows = {row["student_id"]: float(row["score"]) for row in csv.DictReader(open(csv_path))
