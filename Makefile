@@ -92,3 +92,12 @@ clean-course:
 grade: $(STAMP) bubblewrap
 	@test -n "$(ASSIGNMENT)" -a -n "$(SUBMISSIONS)" || { echo "usage: make grade ASSIGNMENT=<name> SUBMISSIONS=<folder>"; exit 2; }
 	$(PY) -m autograde.grade $(ASSIGNMENT) $(SUBMISSIONS) $(if $(WORKERS),--workers $(WORKERS)) $(GRADE_ARGS)
+
+# After hand grading in formgrader (README, "After hand grading"), from nbgrader's gradebook:
+#   make export ASSIGNMENT=... [FORMAT=plain|canvas|moodle] [EXPORT_ARGS="--roster roster.csv --db URL"]
+#   make feedback ASSIGNMENT=... [EXPORT_ARGS="--db URL"]     feedback pages with the manual scores, LMS zips
+FORMAT ?= plain
+.PHONY: export feedback
+feedback export: $(STAMP)
+	@test -n "$(ASSIGNMENT)" || { echo "usage: make $@ ASSIGNMENT=<name>"; exit 2; }
+	$(PY) -m autograde.export $(if $(filter export,$@),grades --format $(FORMAT),feedback) $(ASSIGNMENT) $(EXPORT_ARGS)

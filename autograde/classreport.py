@@ -63,16 +63,22 @@ def class_report(a: Assignment, results: list[Result], out: Path) -> tuple[Path,
 
 
 def feedback_zips(a: Assignment, results: list[Result], out: Path) -> list[Path]:
-    """One zip per student with their feedback page (``STUDENT_feedback.zip``)."""
-    folder = out / "feedback_zips" / a.name
+    """One zip per graded student with their feedback page (``STUDENT_feedback.zip``)."""
+    return zip_feedback(out, a.name, [r.student for r in results])
+
+
+def zip_feedback(out: Path, assignment: str, students: list[str]) -> list[Path]:
+    """Zip each student's ``feedback/STUDENT/ASSIGNMENT/*.html`` into ``feedback_zips/ASSIGNMENT/``."""
+    folder = out / "feedback_zips" / assignment
     folder.mkdir(parents=True, exist_ok=True)
     made = []
-    for r in results:
-        page = out / "feedback" / r.student / a.name / (Path(a.notebook).stem + ".html")
-        if not page.exists():
+    for student in students:
+        pages = sorted((out / "feedback" / student / assignment).glob("*.html"))
+        if not pages:
             continue
-        z = folder / f"{r.student}_feedback.zip"
+        z = folder / f"{student}_feedback.zip"
         with zipfile.ZipFile(z, "w", zipfile.ZIP_DEFLATED) as f:
-            f.write(page, f"{a.name}_feedback.html")
+            for page in pages:
+                f.write(page, f"{assignment}_{page.name}" if len(pages) > 1 else f"{assignment}_feedback.html")
         made.append(z)
     return made

@@ -1,0 +1,190 @@
+"""After hand grading: final grades for the LMS, and feedback back to students.
+
+    make export ASSIGNMENT=04_hw1_layer_sizes FORMAT=canvas [EXPORT_ARGS="--roster roster.csv --db URL"]
+    make feedback ASSIGNMENT=04_hw1_layer_sizes
+
+Both read nbgrader's gradebook, the one ``make grade`` wrote and formgrader edits, so the manual
+scores and comments TAs entered there are in what comes out:
+
+- **grades** (:func:`final_grades`, :func:`write_grades`): per student, autograded + manual points
+  (nbgrader's submission score: a TA's manual score replaces a cell's autograded one) minus the late
+  penalty ``make grade`` recorded, never below 0. Formats: ``plain`` (every figure, for the course's
+  records), ``canvas`` (Canvas's gradebook import: ``Student,ID,SIS User ID,SIS Login ID,Section``,
+  then one column per assignment; ``ID`` is the Canvas user id, the roster's ``lms_id``) and
+  ``moodle`` (Moodle's grade import: map ``Email address`` to the user's email, the assignment
+  column to the grade item, and its ``(feedback)`` column to feedback). Students of the roster
+  without a submission get an empty cell (the LMS leaves their grade alone) and are listed.
+- **feedback** (:func:`feedback`): nbgrader's own ``generate_feedback`` on the autograded notebooks
+  (the whole notebook, outputs, every cell's score, the TAs' comments, the late penalty), with
+  nbgrader's ``ClearHiddenTests`` so no hidden test reaches a student, then one zip per student for
+  the LMS's feedback upload (``feedback_zips/ASSIGNMENT/STUDENT_feedback.zip``).
+
+Example:
+    >>> final_score(31.0, 3.0, 2.0)      # autograded 31 + manual 3 - 2 points late
+    32.0
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from autograde.roster import Person, Roster
+
+REPO = Path(__file__).resolve().parent.parent
+FORMATS = ("plain", "canvas", "moodle")
+
+
+@dataclass
+class FinalGrade:
+    student: str
+    score: float = 0.0              # nbgrader's submission score: autograded + manual
+    manual: float = 0.0             # the part of it entered by hand
+    penalty: float = 0.0            # late penalty, in points
+    max_score: float = 0.0
+    needs_manual_grade: bool = False
+    submitted: bool = True
+
+    @property
+    def final(self) -> float:
+        return final_score(self.score - self.manual, self.manual, self.penalty)
+
+
+def final_score(auto: float, manual: float, penalty: float) -> float:
+    """What the student gets: autograded + manual - late penalty, never below 0."""
+    return max(0.0, auto + manual - penalty)
+
+
+def final_grades(db_url: str, assignment: str) -> dict[str, FinalGrade]:
+    """{student: FinalGrade} of everyone with a submission of ``assignment`` in the gradebook."""
+    from nbgrader.api import Gradebook, MissingEntry
+    out = {}
+    with warnings.catch_warnings(), Gradebook(db_url) as gb:
+        warnings.simplefilter("ignore")                 # nbgrader's own SQLAlchemy warnings
+        try:
+            a = gb.find_assignment(assignment)
+        except MissingEntry:
+            raise SystemExit(f"the gradebook {db_url} has no assignment {assignment}: run make grade first") from None
+        for sub in a.submissions:
+            manual = sum(g.manual_score for nb in sub.notebooks for g in nb.grades if g.manual_score is not None)
+            out[sub.student.id] = FinalGrade(sub.student.id, float(sub.score), float(manual),
+                                             float(sub.late_submission_penalty or 0.0), float(sub.max_score),
+                                             bool(sub.needs_manual_grade))
+    return out
+
+
+def _rows(fmt: str, assignment: str, grades: dict[str, FinalGrade], people: list[Person]) -> list[list[str]]:
+    num = lambda x: f"{x:g}"                                                  # noqa: E731
+    if fmt == "plain":
+        rows = [["id", "name", "email", "lms_id", "assignment", "autograded", "manual", "late_penalty", "final",
+                 "max_score", "status"]]
+        for p in people:
+            g = grades.get(p.id)
+            status = ("no submission" if g is None else "needs manual grade" if g.needs_manual_grade else "graded")
+            figures = ([num(g.score - g.manual), num(g.manual), num(g.penalty), num(g.final), num(g.max_score)]
+                       if g else ["", "", "", "", ""])
+            rows.append([p.id, p.name, p.email, p.lms_id, assignment] + figures + [status])
+        return rows
+    if fmt == "canvas":
+        rows = [["Student", "ID", "SIS User ID", "SIS Login ID", "Section", assignment]]
+        return rows + [[p.name or p.id, p.lms_id, "", "", "", num(grades[p.id].final) if p.id in grades else ""]
+                       for p in people]
+    rows = [["Full name", "Email address", "ID number", assignment, f"{assignment} (feedback)"]]
+    for p in people:
+        g = grades.get(p.id)
+        note = "" if g is None else f"autograded {g.score - g.manual:g}, by hand {g.manual:g}" + (
+            f", late -{g.penalty:g}" if g.penalty else "")
+        rows.append([p.name or p.id, p.email, p.id, num(g.final) if g else "", note])
+    return rows
+
+
+def write_grades(path: Path, assignment: str, grades: dict[str, FinalGrade], fmt: str = "plain",
+                 roster: Roster | None = None) -> list[str]:
+    """Write the CSV; return warnings (students still to grade by hand, without a submission, ...)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    people = list(roster.people) if roster else []
+    known = {p.id for p in people}
+    people += [Person(s) for s in sorted(grades) if s not in known]
+    said = []
+    if fmt != "plain" and roster is None:
+        said.append(f"no --roster: the {fmt} file has the course's ids only (the LMS needs its ids or emails)")
+    todo = sorted(s for s, g in grades.items() if g.needs_manual_grade)
+    if todo:
+        said.append(f"{len(todo)} still need grading by hand in formgrader (their final grade lacks those "
+                    f"points): {', '.join(todo[:20])}" + (" ..." if len(todo) > 20 else ""))
+    missing = [p.id for p in people if p.id not in grades]
+    if missing:
+        said.append(f"{len(missing)} on the roster without a submission (left empty): {', '.join(missing[:20])}")
+    tmp = Path(path).with_suffix(".tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(_rows(fmt, assignment, grades, people))
+    tmp.replace(path)
+    return said
+
+
+def _nbgrader_api(out: Path, db_url: str):
+    """nbgrader's API on the layout ``make grade`` writes under ``out``."""
+    from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+    from nbgrader.preprocessors import ClearHiddenTests, GetGrades
+    from traitlets.config import Config
+    cfg = Config()
+    cfg.CourseDirectory.root = str(out)
+    cfg.CourseDirectory.autograded_directory = "autograded"
+    cfg.CourseDirectory.feedback_directory = "feedback"
+    cfg.CourseDirectory.submitted_directory = "submitted"
+    cfg.CourseDirectory.db_url = db_url
+    cfg.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+    return NbGraderAPI(CourseDirectory(config=cfg), config=cfg)
+
+
+def feedback(out: Path, assignment: str, db_url: str, students: list[str] | None = None) -> list[Path]:
+    """Regenerate every student's feedback page from the gradebook (manual scores and comments
+    included) with nbgrader, then the zips for the LMS; return the zips."""
+    import logging
+
+    from autograde.classreport import zip_feedback
+    api = _nbgrader_api(out, db_url)
+    api.log.setLevel(logging.ERROR)
+    done = []
+    for student in students or sorted(p.name for p in (out / "autograded").glob("*") if (p / assignment).is_dir()):
+        r = api.generate_feedback(assignment, student_id=student, force=True)
+        if not r["success"]:
+            raise RuntimeError(f"nbgrader could not make {student}'s feedback: {r.get('error', '')[-2000:]}")
+        done.append(student)
+    return zip_feedback(out, assignment, done)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("what", choices=["grades", "feedback"])
+    p.add_argument("assignment")
+    p.add_argument("--out", type=Path, default=REPO / "autograde", help="make grade's output folder")
+    p.add_argument("--db", help="gradebook URL (default sqlite:///OUT/gradebook.db)")
+    p.add_argument("--format", choices=FORMATS, default="plain")
+    p.add_argument("--roster", type=Path, help="CSV id,name,email,lms_id: names, emails and LMS ids")
+    p.add_argument("--student", action="append", dest="students", metavar="ID", help="feedback for this student only")
+    p.add_argument("--to", type=Path, help="CSV to write (default OUT/final_ASSIGNMENT_FORMAT.csv)")
+    args = p.parse_args(argv)
+    db_url = args.db or "sqlite:///" + str((args.out / "gradebook.db").resolve())
+    if args.what == "feedback":
+        zips = feedback(args.out, args.assignment, db_url, args.students)
+        print(f"Feedback with the hand-graded scores and comments: {args.out / 'feedback'}/STUDENT/{args.assignment}/"
+              f"\n{len(zips)} zip(s) for the LMS: {args.out / 'feedback_zips' / args.assignment}/")
+        return 0
+    roster = Roster.read(args.roster) if args.roster else None
+    grades = final_grades(db_url, args.assignment)
+    path = args.to or args.out / f"final_{args.assignment}_{args.format}.csv"
+    for line in write_grades(path, args.assignment, grades, args.format, roster):
+        print(f"warning: {line}", file=sys.stderr)
+    print(f"{len(grades)} final grade(s) (autograded + manual - late penalty) in {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,178 @@
+"""The TA's round trip, for real: `make grade` on HW1, hand grading in formgrader in Chromium, then
+`nbgrader export`, `make export` (Canvas, Moodle) and `make feedback` with the manual points.
+
+Two HW1 submissions are graded with `make grade` into a copy of the course: alice solved everything
+and wrote an answer to the hand-graded question; bob solved all but one part and handed in a day
+late (10% per started day). JupyterLab (`make lab`, as in test_browser.py) serves that copy, and
+Chromium opens formgrader on alice's submission: her written answer and the plot her notebook drew
+are on the page; the test types a manual score and a comment there, the way a TA does. The exports
+must then add exactly those points. Skipped, with the reason, without Chromium or Playwright.
+"""
+from __future__ import annotations
+
+import csv
+import html
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import zipfile
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from autograde.mock_submissions import filled, load
+from course_utils.nbcells import cell_kind, cell_source, grade_id
+from harness import REPO
+from test_browser import CHROMIUM, CHROMIUM_ARGS, STAMP, TOKEN, Lab, _why_skip
+from test_grade_homework import deserved
+
+pytestmark = pytest.mark.skipif(_why_skip() is not None, reason=_why_skip() or "")
+
+A = "04_hw1_layer_sizes"
+WRITTEN = "resnet_table_why"
+ANSWER = "The slide lists only the main path; the three 1x1 downsample convolutions are missing (marker 4711)."
+COMMENT = "Right: the downsample convolutions (comment 0815)."
+MANUAL = 3
+UNSOLVED = "conv_macs_impl"
+DEADLINE = datetime(2026, 12, 1, 23, 59, tzinfo=timezone.utc)
+ARTIFACTS = REPO / "artifacts" / "formgrader"
+
+
+def _make(*args: str, env: dict | None = None) -> str:
+    run = subprocess.run(["make", "--no-print-directory", "-o", STAMP, *args], cwd=REPO, text=True,
+                         capture_output=True, env=dict(os.environ, **(env or {})), timeout=900)
+    assert run.returncode == 0, f"make {' '.join(args)} failed:\n{run.stdout[-4000:]}\n{run.stderr[-4000:]}"
+    return run.stdout + run.stderr
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    """A course copy graded by `make grade`: (root, expected autograded points of alice and bob)."""
+    root = tmp_path_factory.mktemp("formgrader") / "course"
+    for d in ("solutions", "notebooks"):
+        (root / d / A).mkdir(parents=True)
+        (root / d / A / f"{A}.ipynb").write_bytes((REPO / d / A / f"{A}.ipynb").read_bytes())
+    source, release = load(A)
+    stub = {grade_id(c): cell_source(c) for c in release["cells"] if grade_id(c)}
+    subs = root.parent / "downloads"
+    subs.mkdir()
+    (subs / f"alice_{A}.ipynb").write_text(json.dumps(filled(source, release, replace={WRITTEN: ANSWER})))
+    bob = subs / f"bob_{A}.ipynb"
+    bob.write_text(json.dumps(filled(source, release, replace={UNSOLVED: stub[UNSOLVED]})))
+    late = (DEADLINE + timedelta(hours=26)).timestamp()               # two started days late
+    os.utime(bob, (late, late))
+    ontime = (DEADLINE - timedelta(hours=1)).timestamp()
+    os.utime(subs / f"alice_{A}.ipynb", (ontime, ontime))
+    _make("grade", f"ASSIGNMENT={A}", f"SUBMISSIONS={subs}", "WORKERS=1",
+          f"GRADE_ARGS=--out {root / 'autograde'} --deadline {DEADLINE.isoformat()} --late-policy 10%/day")
+    return root, {"alice": deserved(source, set()), "bob": deserved(source, {UNSOLVED})}
+
+
+def _submission_id(root: Path, student: str) -> str:
+    from nbgrader.api import Gradebook
+    with Gradebook(f"sqlite:///{root / 'autograde' / 'gradebook.db'}") as gb:
+        return gb.find_submission_notebook(A, A, student).id
+
+
+def _manual(root: Path, student: str) -> tuple:
+    from nbgrader.api import Gradebook
+    with Gradebook(f"sqlite:///{root / 'autograde' / 'gradebook.db'}") as gb:
+        g = gb.find_grade(WRITTEN, A, A, student)
+        c = gb.find_comment(WRITTEN, A, A, student)
+        return g.manual_score, g.needs_manual_grade, c.manual_comment
+
+
+def _grade_by_hand(root: Path) -> None:
+    """Chromium on formgrader's page of alice's notebook: read it, enter a score and a comment."""
+    from playwright.sync_api import sync_playwright
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    lab = Lab(root, ARTIFACTS / "jupyterlab.log")
+    pw = sync_playwright().start()
+    browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    try:
+        page = browser.new_page(viewport={"width": 1300, "height": 1000})
+        page.set_default_timeout(60_000)
+        page.goto(f"{lab.url}/login?next=/formgrader/submissions/{_submission_id(root, 'alice')}/")
+        page.fill("input[type=password]", TOKEN)                          # log in as a TA does
+        page.keyboard.press("Enter")
+        page.get_by_text("marker 4711").first.wait_for()                    # her written answer
+        plots = page.locator("img[src^='data:image/png']")
+        assert plots.count() >= 1, "formgrader shows no plot of the student's notebook"
+        assert plots.first.evaluate("img => img.naturalWidth") > 100
+        score = page.locator(f"input.score#{WRITTEN}")
+        score.fill(str(MANUAL))
+        score.press("Tab")
+        comment = page.locator(f"textarea#{WRITTEN}-comment")
+        comment.fill(COMMENT)
+        comment.press("Tab")
+        deadline = time.time() + 30
+        while _manual(root, "alice") != (MANUAL, False, COMMENT) and time.time() < deadline:
+            time.sleep(0.5)
+        page.screenshot(path=str(ARTIFACTS / "formgrader-alice.png"), full_page=False)
+    finally:
+        browser.close()
+        pw.stop()
+        lab.stop()
+    log = (ARTIFACTS / "jupyterlab.log").read_text()[-3000:]
+    assert _manual(root, "alice") == (MANUAL, False, COMMENT), f"formgrader did not save the grade:\n{log}"
+
+
+def test_formgrader_round_trip(course):
+    root, auto = course
+    source, _ = load(A)
+    auto_max = sum(float(c["metadata"]["nbgrader"]["points"]) for c in source["cells"] if cell_kind(c) == "test")
+    assert 0 < auto["bob"] < auto["alice"] == auto_max
+    penalty = round(auto["bob"] * 0.2, 6)                                  # 10% per started day, 2 days
+    _grade_by_hand(root)
+
+    # nbgrader's own export sees the manual points and the late penalty
+    env = {"COURSE_NBGRADER_ROOT": str(root), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    subprocess.run([sys.executable, "-m", "nbgrader", "export", f"--to={root / 'nbgrader.csv'}"], cwd=REPO,
+                   env=dict(os.environ, **env), check=True, capture_output=True, timeout=300)
+    rows = {r["student_id"]: r for r in csv.DictReader(open(root / "nbgrader.csv"))}
+    assert float(rows["alice"]["raw_score"]) == float(rows["alice"]["score"]) == auto["alice"] + MANUAL
+    assert float(rows["bob"]["raw_score"]) == auto["bob"]
+    assert float(rows["bob"]["late_submission_penalty"]) == pytest.approx(penalty)
+    assert float(rows["bob"]["score"]) == pytest.approx(auto["bob"] - penalty)
+
+    # make export: what the LMS imports
+    roster = root / "roster.csv"
+    roster.write_text("id,name,email,lms_id\nalice,Alice Liddell,alice@uni.example,1001\n"
+                      "bob,Bob Stone,bob@uni.example,1002\ncarol,Carol King,carol@uni.example,1003\n")
+    out = root / "autograde"
+    for fmt in ("canvas", "moodle"):
+        said = _make("export", f"ASSIGNMENT={A}", f"FORMAT={fmt}", f"EXPORT_ARGS=--out {out} --roster {roster}")
+        assert "carol" in said and "without a submission" in said, said
+    canvas = list(csv.reader(open(out / f"final_{A}_canvas.csv")))
+    assert canvas[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", A]
+    got = {r[1]: r[5] for r in canvas[1:]}
+    assert got == {"1001": f"{auto['alice'] + MANUAL:g}", "1002": f"{auto['bob'] - penalty:g}", "1003": ""}
+    moodle = {r["Email address"]: r for r in csv.DictReader(open(out / f"final_{A}_moodle.csv"))}
+    assert float(moodle["alice@uni.example"][A]) == auto["alice"] + MANUAL
+    assert "by hand 3" in moodle["alice@uni.example"][f"{A} (feedback)"]
+
+    # make feedback: nbgrader's feedback with the manual score and comment, no hidden test, zipped
+    _make("feedback", f"ASSIGNMENT={A}", f"EXPORT_ARGS=--out {out}")
+    page = (out / "feedback" / "alice" / A / f"{A}.html").read_text()
+    assert "comment 0815" in page and "marker 4711" in page
+    manual_max = sum(float(c["metadata"]["nbgrader"]["points"]) for c in source["cells"] if cell_kind(c) == "written")
+    total = re.search(r"Score: ([\d.]+) / ([\d.]+)", page)
+    assert total and (float(total[1]), float(total[2])) == (auto["alice"] + MANUAL, auto_max + manual_max), total
+    hidden = _hidden_lines(source)
+    assert hidden and not [h for h in hidden if h in page or html.escape(h) in page]
+    with zipfile.ZipFile(out / "feedback_zips" / A / "alice_feedback.zip") as z:
+        assert "comment 0815" in z.read(z.namelist()[0]).decode()
+
+
+def _hidden_lines(source: dict) -> list[str]:
+    """Distinctive lines of the hidden tests."""
+    lines = []
+    for c in source["cells"]:
+        src = cell_source(c)
+        for block in re.findall(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", src, re.S):
+            lines += [ln.strip() for ln in block.splitlines() if len(ln.strip()) > 30]
+    return lines
