@@ -4,6 +4,7 @@
 #   make test   set up what is missing, run every check
 #   make outputs  store the outputs nbval compares in solutions/ (after editing a solution)
 #   make release  regenerate notebooks/ from solutions/ (after editing a solution)
+#   make publish DEST=folder [VERSION=v0.1.0]  write and tag the students' repository (README, "Publishing")
 
 SHELL    := /bin/bash
 VENV     ?= .venv
@@ -77,6 +78,14 @@ test: $(STAMP) chromium bubblewrap postgresql
 
 release: $(STAMP)
 	$(PY) -m autograde.release
+
+# The students' repository: notebooks/ (checked against solutions/ first), course_utils and the students'
+# README, Makefile and environment files, committed in DEST and tagged VERSION (default: v + pyproject's version).
+.PHONY: publish
+publish: $(STAMP)
+	@test -n "$(DEST)" || { echo "usage: make publish DEST=<folder> [VERSION=v0.1.0]"; exit 2; }
+	$(PY) -m autograde.release --check
+	$(PY) -m autograde.publish $(DEST) $(if $(VERSION),--version $(VERSION))
 
 # After editing a solution: store the outputs nbval compares (NAMES=... for some assignments), then release.
 outputs: $(STAMP)
