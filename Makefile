@@ -5,6 +5,7 @@
 #   make outputs  store the outputs nbval compares in solutions/ (after editing a solution)
 #   make release  regenerate notebooks/ from solutions/ (after editing a solution)
 #   make publish DEST=folder [VERSION=v0.1.0]  write and tag the students' repository (README, "Publishing")
+#   make lint     ruff check and ruff format --check (make test runs it first; rules in pyproject.toml)
 
 SHELL    := /bin/bash
 VENV     ?= .venv
@@ -73,11 +74,17 @@ postgresql:
 
 # JOBS pytest workers share the cores; one torch thread each (more threads per worker oversubscribe
 # the cores, and the small convolutions of quick mode then run several times slower).
-test: $(STAMP) chromium bubblewrap postgresql
+test: $(STAMP) lint chromium bubblewrap postgresql
 	COURSE_QUICK=1 MPLBACKEND=Agg OMP_NUM_THREADS=$(TEST_THREADS) $(PY) -m pytest -n $(JOBS) --dist loadfile $(PYTEST_ARGS)
 
 release: $(STAMP)
 	$(PY) -m autograde.release
+
+# ruff's rules are in pyproject.toml ([tool.ruff]); `ruff format` and `ruff check --fix` apply them.
+.PHONY: lint
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 # The students' repository: notebooks/ (checked against solutions/ first), course_utils and the students'
 # README, Makefile and environment files, committed in DEST and tagged VERSION (default: v + pyproject's version).
