@@ -1,13 +1,22 @@
 """Helpers for the deep-learning course: data, training, shapes and counting, plots, widgets, checks.
 
-Each module has one concern and names the notebook that teaches it:
+Each module has one concern; its own docstring names the notebooks that teach it:
 
-- :mod:`course_utils.data`    -- CIFAR-10 / Fashion-MNIST in memory, the synthetic stand-in, tensor batches
-- :mod:`course_utils.train`   -- device, seeding, a plain fit/evaluate loop, history, checkpoints
-- :mod:`course_utils.shapes`  -- output sizes, parameter counts, MACs and layer tables
-- :mod:`course_utils.plot`    -- learning curves, image grids, filters and feature maps, activations
-- :mod:`course_utils.widgets` -- ipywidgets explorers used in lectures
-- :mod:`course_utils.checks`  -- readable comparisons for exercises and their tests
+- :mod:`course_utils.data`     -- CIFAR-10 / Fashion-MNIST in memory, the synthetic stand-in, tensor batches
+- :mod:`course_utils.train`    -- device, seeding, a plain fit/evaluate loop, history, checkpoints
+- :mod:`course_utils.shapes`   -- output sizes, parameter counts, MACs and layer tables
+- :mod:`course_utils.conv`     -- convolution as linear algebra: kernel positions, the convolution matrix, BN folding
+- :mod:`course_utils.models`   -- the slides' networks: MLP, LeNet, AlexNet, VGG, NiN, GoogLeNet, ResNet, DenseNet,
+  a convolutional autoencoder
+- :mod:`course_utils.ladder`   -- the training and generalization ladders: one configurable CNN, one training call
+- :mod:`course_utils.recipe`   -- the fast CIFAR-10 recipe (``benchmarks/cifar10_speed.py`` measures it)
+- :mod:`course_utils.features` -- looking inside a trained CNN: feature maps, embeddings, similarity
+- :mod:`course_utils.plot`     -- learning curves, image grids, filters and feature maps, activations
+- :mod:`course_utils.widgets`  -- ipywidgets explorers used in lectures
+- :mod:`course_utils.checks`   -- readable comparisons for test cells, and where a test's code runs when graded
+- :mod:`course_utils.grading`  -- HW3's grading from a checkpoint: held-out set, loading, accuracy
+- :mod:`course_utils.submit_check` -- checking a homework before submitting it
+- :mod:`course_utils.nbcells`  -- nbgrader's cell metadata, read the same way by release, grading and submit_check
 
 Example:
     >>> from course_utils import get_device, seed_everything

@@ -6,6 +6,8 @@ Taught in ``03_convolution``:
 - :func:`conv_matrix` -- the matrix ``C`` with ``C @ x.flatten() == conv2d(x, w).flatten()``; its
   transpose ``C.T`` is exactly what ``ConvTranspose2d`` computes;
 - :func:`conv_params` -- ``K_h K_w C_in C_out / G`` weights (+ ``C_out`` biases);
+- :func:`sharing_params` -- parameters with weight sharing, without it, and fully connected (AlexNet's
+  first layer is the slides' case study);
 - :func:`fold_bn` -- a Conv2d followed by BatchNorm2d in eval mode, folded into one Conv2d.
 
 Example:
@@ -23,7 +25,7 @@ from torch import nn
 
 from .shapes import output_size
 
-__all__ = ["kernel_positions", "conv_matrix", "conv_params", "fold_bn"]
+__all__ = ["kernel_positions", "conv_matrix", "conv_params", "sharing_params", "fold_bn"]
 
 IntOrPair = int | Sequence[int]
 
@@ -112,6 +114,27 @@ def conv_params(c_in: int, c_out: int, k: IntOrPair, groups: int = 1, bias: bool
     if c_in % groups or c_out % groups:
         raise ValueError(f"c_in ({c_in}) and c_out ({c_out}) must both be divisible by groups ({groups})")
     return kh * kw * c_in * c_out // groups + (c_out if bias else 0)
+
+
+def sharing_params(in_shape: Sequence[int], out_shape: Sequence[int], k: int) -> dict[str, int]:
+    """Parameters of one layer mapping ``in_shape`` = (C_in, H, W) to ``out_shape`` = (C_out, oH, oW), three ways.
+
+    - ``"shared"``: a convolution, one ``k x k x C_in`` filter (+ 1 bias) per output channel, reused at every
+      position: ``(k^2 C_in + 1) C_out``;
+    - ``"unshared"``: the same local windows, but an independent filter (+ bias) for every output number:
+      ``(k^2 C_in + 1) C_out oH oW``;
+    - ``"dense_weights"`` and ``"dense"``: a fully connected layer, one weight per (input, output) pair,
+      without and with the ``C_out oH oW`` biases.
+
+    Example:
+        >>> sharing_params((3, 227, 227), (96, 55, 55), k=11)["shared"]      # AlexNet's first layer
+        34944
+    """
+    (c_in, h, w), (c_out, oh, ow) = tuple(in_shape), tuple(out_shape)
+    per_filter = k * k * c_in + 1
+    outputs = c_out * oh * ow
+    return {"shared": per_filter * c_out, "unshared": per_filter * outputs,
+            "dense_weights": c_in * h * w * outputs, "dense": c_in * h * w * outputs + outputs}
 
 
 @torch.no_grad()
