@@ -6,6 +6,9 @@ Each module has one concern; its own docstring names the notebooks that teach it
 - :mod:`course_utils.train`    -- device, seeding, a plain fit/evaluate loop, history, checkpoints
 - :mod:`course_utils.shapes`   -- output sizes, parameter counts, MACs and layer tables
 - :mod:`course_utils.conv`     -- convolution as linear algebra: kernel positions, the convolution matrix, BN folding
+- :mod:`course_utils.losses`   -- losses by their formulas: softmax with a temperature, cross-entropy, label smoothing
+- :mod:`course_utils.normalization` -- batch norm and layer norm written out: which axes each averages over
+- :mod:`course_utils.regularization` -- the weight-decay step, the L1 proximal step, early stopping with patience
 - :mod:`course_utils.models`   -- the slides' networks: MLP, LeNet, AlexNet, VGG, NiN, GoogLeNet, ResNet, DenseNet,
   a convolutional autoencoder
 - :mod:`course_utils.ladder`   -- the training and generalization ladders: one configurable CNN, one training call

@@ -14,7 +14,7 @@ file, so later runs load in a second. Training then works on whole batches of
 tensors (:class:`TensorLoader`): normalisation and augmentation (flip,
 translate, random erasing) are tensor operations, with no per-image PIL work.
 
-Taught in ``01_setup`` (where the data comes from) and ``07_training_cnns``
+Taught in ``00_setup`` (where the data comes from) and ``07_training_cnns``
 (why in-memory tensors make a CPU fast).
 """
 from __future__ import annotations
