@@ -256,3 +256,51 @@ def test_hw3_without_real_data_is_refused(tmp_path, monkeypatch):
     (tmp_path / "subs").mkdir()
     with pytest.raises(SystemExit, match="--data PATH.*--synthetic-heldout"):
         G.grade("08_hw3_cifar10", tmp_path / "subs", out=tmp_path / "out", workers=1, quiet=True)
+
+
+def _gradebook_scores(out: Path, a: str) -> dict[str, dict[str, tuple]]:
+    from nbgrader.api import Gradebook
+    with Gradebook("sqlite:///" + str(out / "gradebook.db")) as gb:
+        return {s.student.id: {g.name: (g.auto_score, g.manual_score) for nb in s.notebooks for g in nb.grades}
+                for s in gb.find_assignment(a).submissions}
+
+
+def test_a_crash_half_way_then_grading_again_gives_the_same_gradebook(tmp_path):
+    """`make grade` killed after its first student, then run twice more: the gradebook equals one clean
+    run's, and a manual grade entered in between survives."""
+    import os
+    import signal
+    import time
+    a = "01_hw0_warmup"
+    source, release = load(a)
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    nbs = {"ann": filled(source, release), "bo": release, "cy": filled(source, release, {"relu_impl"}),
+           "di": filled(source, release, {"sigmoid_impl", "softmax_impl"})}
+    for name, nb in nbs.items():
+        (subs / f"{name}.ipynb").write_text(json.dumps(nb))
+    G.grade(a, subs, out=tmp_path / "clean", workers=1, quiet=True)
+    clean = _gradebook_scores(tmp_path / "clean", a)
+
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "autograde.grade", a, str(subs), "--out", str(out), "--workers", "1"]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    for line in proc.stdout:                                   # killed right after its first student
+        if "/8" in line:
+            os.killpg(proc.pid, signal.SIGKILL)
+            break
+    proc.wait(timeout=60)
+    time.sleep(0.5)
+    crashed = _gradebook_scores(out, a)
+    assert 1 <= len(crashed) < len(nbs), crashed
+    subprocess.run(cmd, cwd=REPO, check=True, capture_output=True, timeout=600)
+    assert _gradebook_scores(out, a) == clean
+    from nbgrader.api import Gradebook
+    with Gradebook("sqlite:///" + str(out / "gradebook.db")) as gb:      # a TA grades by hand in between
+        gb.find_grade("relu_tests", a, a, "cy").manual_score = 0.5
+        gb.db.commit()
+    subprocess.run(cmd, cwd=REPO, check=True, capture_output=True, timeout=600)
+    again = _gradebook_scores(out, a)
+    assert again["cy"]["relu_tests"] == (clean["cy"]["relu_tests"][0], 0.5)
+    again["cy"]["relu_tests"] = clean["cy"]["relu_tests"]
+    assert again == clean
