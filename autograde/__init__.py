@@ -3,22 +3,27 @@
 Run from the repository root, e.g. ``python -m autograde.release`` or ``make grade``.
 
 Releasing: ``release.py`` (nbgrader generate_assignment into notebooks/), ``outputs.py`` (the
-stored outputs nbval compares), ``mock_submissions.py`` (generated submissions for tests and
-benchmarks).
+stored outputs nbval compares), ``publish.py`` (the students' repository, from the templates in
+``students/``), ``mock_submissions.py`` (generated submissions for tests and benchmarks).
 
 Grading (``make grade``), one module per step; the security rules and limits are in ``rules.py``::
 
     collect.py        submissions folder -> one Submission per student (files streamed to disk)
+      roster.py       who is who: LMS download names, the roster CSV
     job.py            the assignment (nbgrader generate_assignment) and one student's cells to run
     grade.py          the batch: workers, the canary, writing results        (host, trusted)
+      cluster.py      the same batch fanned out to Dask workers (--scheduler)
+      late.py         deadlines, extensions and the late policy
       host.py         one student: cells to the student's process, tests to the trusted runner
-      sandbox.py      starting the two processes of a worker (bubblewrap, Podman/Docker)
+      sandbox.py      starting the two processes of a worker (bubblewrap, Podman)
       report.py       scores from verdicts, gradebook, autograded notebook, feedback, CSV
+      classreport.py  how the class did (PNG, Markdown), feedback zips for the LMS
     test_runner.py    the trusted runner: instructor's test cells, stand-ins    (trusted, no student code)
       reach.py        what a graded function reaches in the notebook's text
     student_runner.py the student's process: runs student code, answers calls (sandboxed)
       limits.py       seccomp filter and rlimits the kernel enforces on it
     wire.py           the one protocol between the three, its messages in one table
+    export.py         after hand grading: final grades for Canvas/Moodle, nbgrader's feedback
 
 The nbgrader cell helpers (kinds, checksums, solution and hidden-test markers) are
 ``course_utils.nbcells``, shared with the student-side check.
