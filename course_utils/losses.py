@@ -10,12 +10,12 @@ Example:
     >>> round(cross_entropy_probs(torch.tensor([0.4, 0.1, 0.5]), torch.tensor([1.0, 0.0, 0.0])).item(), 4)
     0.9163
 """
+
 from __future__ import annotations
 
 import torch
 
-__all__ = ["softmax_beta", "cross_entropy_probs", "binary_cross_entropy_sum", "smooth_labels",
-           "pytorch_smoothing"]
+__all__ = ["softmax_beta", "cross_entropy_probs", "binary_cross_entropy_sum", "smooth_labels", "pytorch_smoothing"]
 
 
 def softmax_beta(z: torch.Tensor, beta: float = 1.0, dim: int = -1) -> torch.Tensor:
@@ -30,7 +30,7 @@ def softmax_beta(z: torch.Tensor, beta: float = 1.0, dim: int = -1) -> torch.Ten
         tensor([0.3333, 0.3333, 0.3333])
     """
     z = torch.as_tensor(z)
-    e = torch.exp(beta * z - (beta * z).amax(dim=dim, keepdim=True))   # shifting does not change it
+    e = torch.exp(beta * z - (beta * z).amax(dim=dim, keepdim=True))  # shifting does not change it
     return e / e.sum(dim=dim, keepdim=True)
 
 

@@ -14,9 +14,10 @@ Example:
     tensor([[-1.0000, -1.0000],
             [ 1.0000,  1.0000]])
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -24,7 +25,7 @@ __all__ = ["normalize", "batch_norm_dims", "layer_norm_dims", "batch_stats"]
 
 
 def batch_norm_dims(x: torch.Tensor) -> tuple[int, ...]:
-    """The axes batch norm averages over: all but the channel axis 1, i.e. (0,) for (N, C) and (0, 2, 3) for (N, C, H, W).
+    """The axes batch norm averages over: all but the channel axis 1, (0,) for (N, C), (0, 2, 3) for (N, C, H, W).
 
     Example:
         >>> batch_norm_dims(torch.zeros(8, 3, 4, 4))

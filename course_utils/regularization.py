@@ -9,11 +9,12 @@ Example:
     >>> weight_decay_step(torch.tensor([1.0, -2.0]), torch.tensor([0.5, 0.5]), lr=0.1, alpha=0.5)
     tensor([ 0.9000, -1.9500])
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import torch
 
@@ -49,7 +50,7 @@ def soft_threshold(w: torch.Tensor, t: float) -> torch.Tensor:
 
 
 def l1_proximal_step(w: torch.Tensor, grad: torch.Tensor, lr: float, alpha: float) -> torch.Tensor:
-    """One proximal gradient step on ``J(w) + alpha ||w||_1``: a gradient step on ``J``, then soft-thresholding by ``lr alpha``.
+    """One proximal step on ``J(w) + alpha ||w||_1``: a gradient step on ``J``, then soft-thresholding by ``lr alpha``.
 
     Unlike a plain subgradient step (``w - lr (grad + alpha sign(w))``), which makes small weights jump
     back and forth across 0, this lands small weights exactly on 0.
@@ -74,6 +75,7 @@ class EarlyStopping:
         >>> [es.step(v) for v in [1.0, 0.8, 0.9, 0.85]], es.best_step, es.best
         ([False, False, False, True], 1, 0.8)
     """
+
     patience: int
     best: float = math.inf
     best_step: int = -1
