@@ -20,6 +20,7 @@ Example:
 """
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["FeatureModel", "pretrained_weights_file", "small_cnn", "load_feature_model", "prepare_images",
-           "feature_maps", "embed", "cosine_similarity_matrix", "plot_similarity", "top_classes"]
+           "feature_maps", "torchvision_layer", "embed", "cosine_similarity_matrix", "plot_similarity", "top_classes"]
 
 
 @dataclass
@@ -224,6 +225,28 @@ def feature_maps(model: nn.Module, x: torch.Tensor, layers: Sequence[str]) -> di
     out = create_feature_extractor(model, return_nodes=list(layers))(x)
     model.train(was_training)
     return dict(out)
+
+
+def torchvision_layer(paper_name: str) -> str:
+    """The torchvision name of a ResNet layer named as in the ResNet paper (He et al., 2015).
+
+    The paper calls the stages ``conv1`` and ``conv2_x`` .. ``conv5_x`` and their blocks ``conv2_1``,
+    ``conv2_2``, ...; torchvision calls them ``conv1`` and ``layer1`` .. ``layer4`` with blocks ``layer1.0``,
+    ``layer1.1``, ... (counted from 0). Exercise 2-1's "Conv21" is ``conv2_1``. Taught in
+    ``10_feature_visualization``.
+
+    Example:
+        >>> torchvision_layer("conv2_1"), torchvision_layer("conv4_x"), torchvision_layer("Conv21")
+        ('layer1.0', 'layer3', 'layer1.0')
+    """
+    name = paper_name.strip().lower()
+    if name == "conv1":
+        return "conv1"
+    m = re.fullmatch(r"conv([2-5])_?(x|[1-9]\d*)", name)
+    if m:
+        stage = f"layer{int(m.group(1)) - 1}"
+        return stage if m.group(2) == "x" else f"{stage}.{int(m.group(2)) - 1}"
+    raise ValueError(f"expected conv1, conv2_x .. conv5_x or a block like conv2_1, got {paper_name!r}")
 
 
 def embed(model: nn.Module, x: torch.Tensor, layer: str = "avgpool") -> torch.Tensor:
