@@ -9,6 +9,7 @@ for an LMS's "upload feedback files" (one file per student, the id first).
 Example (after ``make grade``):
     >>> # class_report(a, results, Path("autograde"))
 """
+
 from __future__ import annotations
 
 import zipfile
@@ -22,15 +23,16 @@ from autograde.report import Result
 def pass_rates(a: Assignment, results: list[Result]) -> dict[str, float]:
     """Share of the graded submissions (those that ran) earning each test's full points."""
     ran = [r for r in results if not r.problem]
-    return {g: (sum(r.scores.get(g, 0) >= a.cells[g].points for r in ran) / len(ran) if ran else 0.0)
-            for g in a.tests}
+    return {g: (sum(r.scores.get(g, 0) >= a.cells[g].points for r in ran) / len(ran) if ran else 0.0) for g in a.tests}
 
 
 def class_report(a: Assignment, results: list[Result], out: Path) -> tuple[Path, Path]:
     """Write the PNG and the Markdown report; return their paths."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     rates = pass_rates(a, results)
     totals = [r.final for r in results]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
@@ -48,9 +50,17 @@ def class_report(a: Assignment, results: list[Result], out: Path) -> tuple[Path,
     fig.savefig(png, dpi=100)
     plt.close(fig)
     md = out / f"report_{a.name}.md"
-    lines = [f"# {a.name}: how the class did", "", f"![scores and pass rates]({png.name})", "",
-             f"{len(results)} submissions; mean {sum(totals) / max(len(totals), 1):.2f} / {a.auto_points:g} "
-             f"(autograded, after late penalties)", "", "| test | points | passed |", "|---|---|---|"]
+    lines = [
+        f"# {a.name}: how the class did",
+        "",
+        f"![scores and pass rates]({png.name})",
+        "",
+        f"{len(results)} submissions; mean {sum(totals) / max(len(totals), 1):.2f} / {a.auto_points:g} "
+        f"(autograded, after late penalties)",
+        "",
+        "| test | points | passed |",
+        "|---|---|---|",
+    ]
     lines += [f"| {g} | {a.cells[g].points:g} | {100 * rates[g]:.0f}% |" for g in order]
     failed = [r for r in results if r.problem]
     reasons = Counter(r.problem.split(":")[0] if r.problem else "" for r in failed)

@@ -8,12 +8,13 @@ Accepted layouts of the submissions folder:
 
 For the flat layouts the student id is the file name up to the first ``_``; Canvas and Moodle
 downloads are recognised by their names and mapped to students by LMS id, through the roster when
-there is one (``roster.py``). Anything else (a .pdf) is reported as "not a notebook". Hidden files are ignored. Every file is read in its own
-try/except: a file that cannot be read (invalid JSON, numbers too long, nesting too deep, a corrupt
-or encrypted zip) makes that student "failed" with the reason and never stops the others. A
-submission's other files (a checkpoint) are streamed to a folder of their own on disk, capped in
-size, never held in memory.
+there is one (``roster.py``). Anything else (a .pdf) is reported as "not a notebook". Hidden files
+are ignored. Every file is read in its own try/except: a file that cannot be read (invalid JSON,
+numbers too long, nesting too deep, a corrupt or encrypted zip) makes that student "failed" with the
+reason and never stops the others. A submission's other files (a checkpoint) are streamed to a folder
+of their own on disk, capped in size, never held in memory.
 """
+
 from __future__ import annotations
 
 import json
@@ -33,13 +34,13 @@ MAX_ZIP_ENTRIES = 10_000
 @dataclass
 class Submission:
     student: str
-    origin: str                       # file the notebook came from (for the summary)
+    origin: str  # file the notebook came from (for the summary)
     nb: dict | None = None
-    problem: str | None = None        # why it cannot be graded at all
+    problem: str | None = None  # why it cannot be graded at all
     notes: list[str] = field(default_factory=list)
-    files: Path | None = None         # folder of the other files handed in (a checkpoint), or None
+    files: Path | None = None  # folder of the other files handed in (a checkpoint), or None
     mtime: float = 0.0
-    path: Path | None = None          # the file or folder handed in (its time says when)
+    path: Path | None = None  # the file or folder handed in (its time says when)
 
     def discard(self) -> None:
         if self.files is not None:
@@ -66,8 +67,15 @@ def load_notebook(data: bytes, origin: str) -> tuple[dict | None, str | None]:
 
 def _safe_rel(rel: str) -> bool:
     parts = Path(rel).parts
-    return bool(parts) and not rel.startswith("/") and ".." not in parts and "\\" not in rel \
-        and not any(p.startswith(".") for p in parts) and "__MACOSX" not in parts and not rel.endswith(".ipynb")
+    return (
+        bool(parts)
+        and not rel.startswith("/")
+        and ".." not in parts
+        and "\\" not in rel
+        and not any(p.startswith(".") for p in parts)
+        and "__MACOSX" not in parts
+        and not rel.endswith(".ipynb")
+    )
 
 
 class _Files:
@@ -93,8 +101,9 @@ class _Files:
                     f.close()
                     dest.unlink()
                     self.cut = True
-                    self.sub.notes.append(f"other files over {LIMITS['extra_files_mb']} MB: {rel} and later "
-                                          "ones left out")
+                    self.sub.notes.append(
+                        f"other files over {LIMITS['extra_files_mb']} MB: {rel} and later ones left out"
+                    )
                     return
                 f.write(chunk)
 
@@ -124,8 +133,14 @@ def _from_zip(p: Path, student: str, nb_name: str) -> Submission:
         if len(infos) > MAX_ZIP_ENTRIES:
             sub.problem = f"{p.name} holds over {MAX_ZIP_ENTRIES} files"
             return sub
-        names = [i.filename for i in infos if i.filename.endswith(".ipynb") and "/." not in "/" + i.filename
-                 and "__MACOSX" not in i.filename and ".ipynb_checkpoints" not in i.filename]
+        names = [
+            i.filename
+            for i in infos
+            if i.filename.endswith(".ipynb")
+            and "/." not in "/" + i.filename
+            and "__MACOSX" not in i.filename
+            and ".ipynb_checkpoints" not in i.filename
+        ]
         pick = [n for n in names if Path(n).name == nb_name] or names
         if not pick:
             sub.problem = f"{p.name} holds no notebook"
@@ -144,7 +159,7 @@ def _from_zip(p: Path, student: str, nb_name: str) -> Submission:
         for i in infos:
             if i.is_dir() or not (base == "." or i.filename.startswith(base + "/")):
                 continue
-            rel = i.filename if base == "." else i.filename[len(base) + 1:]
+            rel = i.filename if base == "." else i.filename[len(base) + 1 :]
             if _safe_rel(rel):
                 with z.open(i) as f:
                     files.add(rel, f)
@@ -156,8 +171,11 @@ def _from_folder(p: Path, root: Path, assignment: str, nb_name: str) -> Submissi
     nbs = sorted(inner.glob("*.ipynb")) if inner.is_dir() else sorted(p.glob("*.ipynb"))
     if not nbs:
         others = [q.name for q in p.iterdir() if not q.name.startswith(".")]
-        return Submission(p.name, str(p.relative_to(root)), problem=f"{p.name}/ holds no notebook for {assignment}"
-                          + (f" ({', '.join(others[:3])})" if others else ""))
+        return Submission(
+            p.name,
+            str(p.relative_to(root)),
+            problem=f"{p.name}/ holds no notebook for {assignment}" + (f" ({', '.join(others[:3])})" if others else ""),
+        )
     q = ([q for q in nbs if q.name == nb_name] or nbs)[0]
     sub = _from_file(q, root, p.name, nb_name)
     files = _Files(sub, LIMITS["extra_files_mb"] << 20)
@@ -174,7 +192,7 @@ def collect(folder: Path, assignment: str, nb_name: str, roster: Roster | None =
     """Submissions found in ``folder``, one per student (see the module docstring)."""
     folder = Path(folder)
     found: dict[str, list[Submission]] = {}
-    names: dict[str, set[str]] = {}                 # an LMS name -> the students it was mapped to
+    names: dict[str, set[str]] = {}  # an LMS name -> the students it was mapped to
     for p in sorted(folder.iterdir()):
         if p.name.startswith(".") or p.name.startswith("__") or p.is_symlink():
             continue
@@ -191,8 +209,12 @@ def collect(folder: Path, assignment: str, nb_name: str, roster: Roster | None =
                 sub = _from_zip(p, student, nb_name)
             else:
                 sub = Submission(student, p.name, problem=f"{p.name} is not a notebook (.ipynb or .zip)")
-        except Exception as e:                       # noqa: BLE001 -- a file we cannot read fails alone
-            why = "not a valid zip file" if isinstance(e, zipfile.BadZipFile) else f"unreadable ({type(e).__name__}: {str(e)[:160]})"
+        except Exception as e:  # noqa: BLE001 -- a file we cannot read fails alone
+            why = (
+                "not a valid zip file"
+                if isinstance(e, zipfile.BadZipFile)
+                else f"unreadable ({type(e).__name__}: {str(e)[:160]})"
+            )
             sub = Submission(student, p.name, problem=f"{p.name}: {why}")
         sub.student, sub.path = student, p
         sub.notes = id_notes + sub.notes
@@ -200,20 +222,23 @@ def collect(folder: Path, assignment: str, nb_name: str, roster: Roster | None =
         found.setdefault(student, []).append(sub)
     out = []
     for student, subs in sorted(found.items()):
-        subs.sort(key=lambda s: (s.nb is not None, s.mtime))     # prefer readable notebooks, then newest
+        subs.sort(key=lambda s: (s.nb is not None, s.mtime))  # prefer readable notebooks, then newest
         chosen = subs[-1]
         for s in subs[:-1]:
             s.discard()
         if not re.match(STUDENT_ID, student):
             chosen.problem = chosen.problem or f"{chosen.origin}: cannot tell the student id from the file name"
         if len(subs) > 1:
-            chosen.notes.append(f"{len(subs)} submissions found ({', '.join(s.origin for s in subs)}); "
-                                f"graded {chosen.origin}")
+            chosen.notes.append(
+                f"{len(subs)} submissions found ({', '.join(s.origin for s in subs)}); graded {chosen.origin}"
+            )
         out.append(chosen)
-    for name, ids in names.items():
+    for ids in names.values():
         if len(ids) > 1:
             for sub in out:
                 if sub.student in ids:
-                    sub.notes.append(f"same name as {', '.join(sorted(ids - {sub.student}))} in the LMS download: "
-                                     "both graded, check who is who")
+                    sub.notes.append(
+                        f"same name as {', '.join(sorted(ids - {sub.student}))} in the LMS download: "
+                        "both graded, check who is who"
+                    )
     return out

@@ -23,6 +23,7 @@ Example:
     >>> final_score(31.0, 3.0, 2.0)      # autograded 31 + manual 3 - 2 points late
     32.0
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,9 +42,9 @@ FORMATS = ("plain", "canvas", "moodle")
 @dataclass
 class FinalGrade:
     student: str
-    score: float = 0.0              # nbgrader's submission score: autograded + manual
-    manual: float = 0.0             # the part of it entered by hand
-    penalty: float = 0.0            # late penalty, in points
+    score: float = 0.0  # nbgrader's submission score: autograded + manual
+    manual: float = 0.0  # the part of it entered by hand
+    penalty: float = 0.0  # late penalty, in points
     max_score: float = 0.0
     needs_manual_grade: bool = False
     submitted: bool = True
@@ -61,48 +62,76 @@ def final_score(auto: float, manual: float, penalty: float) -> float:
 def final_grades(db_url: str, assignment: str) -> dict[str, FinalGrade]:
     """{student: FinalGrade} of everyone with a submission of ``assignment`` in the gradebook."""
     from nbgrader.api import Gradebook, MissingEntry
+
     out = {}
     with warnings.catch_warnings(), Gradebook(db_url) as gb:
-        warnings.simplefilter("ignore")                 # nbgrader's own SQLAlchemy warnings
+        warnings.simplefilter("ignore")  # nbgrader's own SQLAlchemy warnings
         try:
             a = gb.find_assignment(assignment)
         except MissingEntry:
             raise SystemExit(f"the gradebook {db_url} has no assignment {assignment}: run make grade first") from None
         for sub in a.submissions:
             manual = sum(g.manual_score for nb in sub.notebooks for g in nb.grades if g.manual_score is not None)
-            out[sub.student.id] = FinalGrade(sub.student.id, float(sub.score), float(manual),
-                                             float(sub.late_submission_penalty or 0.0), float(sub.max_score),
-                                             bool(sub.needs_manual_grade))
+            out[sub.student.id] = FinalGrade(
+                sub.student.id,
+                float(sub.score),
+                float(manual),
+                float(sub.late_submission_penalty or 0.0),
+                float(sub.max_score),
+                bool(sub.needs_manual_grade),
+            )
     return out
 
 
 def _rows(fmt: str, assignment: str, grades: dict[str, FinalGrade], people: list[Person]) -> list[list[str]]:
-    num = lambda x: f"{x:g}"                                                  # noqa: E731
+    num = lambda x: f"{x:g}"  # noqa: E731
     if fmt == "plain":
-        rows = [["id", "name", "email", "lms_id", "assignment", "autograded", "manual", "late_penalty", "final",
-                 "max_score", "status"]]
+        rows = [
+            [
+                "id",
+                "name",
+                "email",
+                "lms_id",
+                "assignment",
+                "autograded",
+                "manual",
+                "late_penalty",
+                "final",
+                "max_score",
+                "status",
+            ]
+        ]
         for p in people:
             g = grades.get(p.id)
-            status = ("no submission" if g is None else "needs manual grade" if g.needs_manual_grade else "graded")
-            figures = ([num(g.score - g.manual), num(g.manual), num(g.penalty), num(g.final), num(g.max_score)]
-                       if g else ["", "", "", "", ""])
+            status = "no submission" if g is None else "needs manual grade" if g.needs_manual_grade else "graded"
+            figures = (
+                [num(g.score - g.manual), num(g.manual), num(g.penalty), num(g.final), num(g.max_score)]
+                if g
+                else ["", "", "", "", ""]
+            )
             rows.append([p.id, p.name, p.email, p.lms_id, assignment] + figures + [status])
         return rows
     if fmt == "canvas":
         rows = [["Student", "ID", "SIS User ID", "SIS Login ID", "Section", assignment]]
-        return rows + [[p.name or p.id, p.lms_id, "", "", "", num(grades[p.id].final) if p.id in grades else ""]
-                       for p in people]
+        return rows + [
+            [p.name or p.id, p.lms_id, "", "", "", num(grades[p.id].final) if p.id in grades else ""] for p in people
+        ]
     rows = [["Full name", "Email address", "ID number", assignment, f"{assignment} (feedback)"]]
     for p in people:
         g = grades.get(p.id)
-        note = "" if g is None else f"autograded {g.score - g.manual:g}, by hand {g.manual:g}" + (
-            f", late -{g.penalty:g}" if g.penalty else "")
+        note = (
+            ""
+            if g is None
+            else f"autograded {g.score - g.manual:g}, by hand {g.manual:g}"
+            + (f", late -{g.penalty:g}" if g.penalty else "")
+        )
         rows.append([p.name or p.id, p.email, p.id, num(g.final) if g else "", note])
     return rows
 
 
-def write_grades(path: Path, assignment: str, grades: dict[str, FinalGrade], fmt: str = "plain",
-                 roster: Roster | None = None) -> list[str]:
+def write_grades(
+    path: Path, assignment: str, grades: dict[str, FinalGrade], fmt: str = "plain", roster: Roster | None = None
+) -> list[str]:
     """Write the CSV; return warnings (students still to grade by hand, without a submission, ...)."""
     if fmt not in FORMATS:
         raise ValueError(f"format {fmt!r}: choose one of {', '.join(FORMATS)}")
@@ -114,8 +143,10 @@ def write_grades(path: Path, assignment: str, grades: dict[str, FinalGrade], fmt
         said.append(f"no --roster: the {fmt} file has the course's ids only (the LMS needs its ids or emails)")
     todo = sorted(s for s, g in grades.items() if g.needs_manual_grade)
     if todo:
-        said.append(f"{len(todo)} still need grading by hand in formgrader (their final grade lacks those "
-                    f"points): {', '.join(todo[:20])}" + (" ..." if len(todo) > 20 else ""))
+        said.append(
+            f"{len(todo)} still need grading by hand in formgrader (their final grade lacks those "
+            f"points): {', '.join(todo[:20])}" + (" ..." if len(todo) > 20 else "")
+        )
     missing = [p.id for p in people if p.id not in grades]
     if missing:
         said.append(f"{len(missing)} on the roster without a submission (left empty): {', '.join(missing[:20])}")
@@ -133,6 +164,7 @@ def _nbgrader_api(out: Path, db_url: str):
     from nbgrader.coursedir import CourseDirectory
     from nbgrader.preprocessors import ClearHiddenTests, GetGrades
     from traitlets.config import Config
+
     cfg = Config()
     cfg.CourseDirectory.root = str(out)
     cfg.CourseDirectory.autograded_directory = "autograded"
@@ -149,6 +181,7 @@ def feedback(out: Path, assignment: str, db_url: str, students: list[str] | None
     import logging
 
     from autograde.classreport import zip_feedback
+
     api = _nbgrader_api(out, db_url)
     api.log.setLevel(logging.ERROR)
     done = []
@@ -174,8 +207,10 @@ def main(argv: list[str] | None = None) -> int:
     db_url = args.db or "sqlite:///" + str((args.out / "gradebook.db").resolve())
     if args.what == "feedback":
         zips = feedback(args.out, args.assignment, db_url, args.students)
-        print(f"Feedback with the hand-graded scores and comments: {args.out / 'feedback'}/STUDENT/{args.assignment}/"
-              f"\n{len(zips)} zip(s) for the LMS: {args.out / 'feedback_zips' / args.assignment}/")
+        print(
+            f"Feedback with the hand-graded scores and comments: {args.out / 'feedback'}/STUDENT/{args.assignment}/"
+            f"\n{len(zips)} zip(s) for the LMS: {args.out / 'feedback_zips' / args.assignment}/"
+        )
         return 0
     roster = Roster.read(args.roster) if args.roster else None
     grades = final_grades(db_url, args.assignment)

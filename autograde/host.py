@@ -8,6 +8,7 @@ the trusted runner's pipe only. The host enforces wall time (per cell, per test,
 message sizes; a student's process that overruns, breaks the protocol or dies is stopped, and the
 tests after that point are "not run" with the reason.
 """
+
 from __future__ import annotations
 
 import socket
@@ -18,19 +19,19 @@ from pathlib import Path
 from autograde import wire
 from autograde.sandbox import StudentZygote, TrustedZygote, formula_process
 
-GRACE = 3.0          # seconds a cell gets to stop after it was interrupted
+GRACE = 3.0  # seconds a cell gets to stop after it was interrupted
 
 
 @dataclass
 class Outcome:
-    verdicts: dict[int, dict] = field(default_factory=dict)     # cell index -> the trusted runner's verdict
-    outputs: dict[int, list] = field(default_factory=dict)      # cell index -> outputs of a student cell
-    stopped: str | None = None                                   # why the student's process stopped early
+    verdicts: dict[int, dict] = field(default_factory=dict)  # cell index -> the trusted runner's verdict
+    outputs: dict[int, list] = field(default_factory=dict)  # cell index -> outputs of a student cell
+    stopped: str | None = None  # why the student's process stopped early
     stopped_at: int | None = None
     notes: list[str] = field(default_factory=list)
-    trusted_error: str | None = None                             # the grader itself failed
-    test_seconds: float = 0.0        # wall time in test cells ...
-    ask_seconds: float = 0.0         # ... of which waiting for the student's (or a formula) process
+    trusted_error: str | None = None  # the grader itself failed
+    test_seconds: float = 0.0  # wall time in test cells ...
+    ask_seconds: float = 0.0  # ... of which waiting for the student's (or a formula) process
 
 
 class _Student:
@@ -67,7 +68,7 @@ class _Student:
         try:
             self.sock.settimeout(max(0.01, timeout))
             msg, blobs = _recv_capped(self.sock, limit)
-        except (socket.timeout, TimeoutError):
+        except TimeoutError:
             self.sandbox.interrupt()
             try:
                 self.sock.settimeout(GRACE)
@@ -95,8 +96,9 @@ def _recv_capped(sock, limit: int):
     return header, blobs
 
 
-def run_job(job, sandbox: StudentZygote, trusted: TrustedZygote, lim: dict, prelude: str, work: Path,
-            log: Path) -> Outcome:
+def run_job(
+    job, sandbox: StudentZygote, trusted: TrustedZygote, lim: dict, prelude: str, work: Path, log: Path
+) -> Outcome:
     """Grade one job (``job.build_job``); ``work``: a folder holding the submission's other files."""
     out = Outcome()
     t_end = time.monotonic() + float(lim["notebook"])
@@ -162,18 +164,25 @@ def _run_cell(student: _Student, k: int, cell: dict, timeout: float, out: Outcom
     outputs = msg.get("outputs") if isinstance(msg.get("outputs"), list) else []
     size = len(str(outputs))
     if size > student.out_left:
-        outputs = [{"output_type": "stream", "name": "stderr",
-                    "text": f"[output of this cell left out: the notebook's output is over {student.lim['output_kb']} KB]"}]
+        outputs = [
+            {
+                "output_type": "stream",
+                "name": "stderr",
+                "text": f"[output of this cell left out: the notebook's output is over {student.lim['output_kb']} KB]",
+            }
+        ]
     student.out_left -= size
     if msg.get("interrupted"):
-        outputs.append({"output_type": "stream", "name": "stderr",
-                        "text": f"[cell interrupted: over its {timeout:.0f} s limit]"})
+        outputs.append(
+            {"output_type": "stream", "name": "stderr", "text": f"[cell interrupted: over its {timeout:.0f} s limit]"}
+        )
         out.notes.append(f"cell {k + 1} was interrupted: over its {timeout:.0f} s limit")
     out.outputs[k] = outputs
 
 
-def _run_test(student: _Student, trusted: TrustedZygote, k: int, cell: dict, lim: dict, t_end: float,
-              formulas: dict, out: Outcome) -> dict | None:
+def _run_test(
+    student: _Student, trusted: TrustedZygote, k: int, cell: dict, lim: dict, t_end: float, formulas: dict, out: Outcome
+) -> dict | None:
     trusted.send({"m": "test", "k": k, "grade_id": cell["grade_id"], "src": cell["src"]})
     test_end = time.monotonic() + 2 * float(lim["cell"])
     while True:
@@ -202,8 +211,17 @@ def _answer(student: _Student, msg: dict, blobs, until: float, formulas: dict, l
             return {"m": "gone", "why": "no formula process"}, []
         try:
             sock.settimeout(max(0.01, min(left, 10)))
-            wire.send(sock, {"m": "call", "id": msg.get("id"), "args": msg.get("args"), "kwargs": msg.get("kwargs"),
-                             "many": msg.get("many") is True}, blobs)
+            wire.send(
+                sock,
+                {
+                    "m": "call",
+                    "id": msg.get("id"),
+                    "args": msg.get("args"),
+                    "kwargs": msg.get("kwargs"),
+                    "many": msg.get("many") is True,
+                },
+                blobs,
+            )
             reply, rblobs = _recv_capped(sock, 16 << 20)
             return reply, rblobs
         except Exception as e:
@@ -213,9 +231,18 @@ def _answer(student: _Student, msg: dict, blobs, until: float, formulas: dict, l
     if left <= 0:
         student.stop("over the time limit of the test")
         return {"m": "gone", "why": student.stopped}, []
-    header = {"m": "get", "name": msg.get("name")} if kind == "get" else \
-        {"m": "op", "op": msg.get("op"), "target": msg.get("target"), "args": msg.get("args"),
-         "kwargs": msg.get("kwargs"), "name": msg.get("name")}
+    header = (
+        {"m": "get", "name": msg.get("name")}
+        if kind == "get"
+        else {
+            "m": "op",
+            "op": msg.get("op"),
+            "target": msg.get("target"),
+            "args": msg.get("args"),
+            "kwargs": msg.get("kwargs"),
+            "name": msg.get("name"),
+        }
+    )
     r = student.request(header, blobs, left, ("value", "error"))
     if r is None:
         return {"m": "gone", "why": student.stopped}, []

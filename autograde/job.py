@@ -7,6 +7,7 @@ list of cells to run in notebook order: the student's code cells as they are, lo
 released, and the instructor's test cells (hidden tests included) where the submission has them;
 deleted test cells are put back after the nearest earlier graded cell, edited ones replaced.
 """
+
 from __future__ import annotations
 
 import ast
@@ -27,22 +28,22 @@ REPO = Path(__file__).resolve().parent.parent
 @dataclass
 class GradedCell:
     grade_id: str
-    kind: str                   # "test", "solution", "written", "locked"
+    kind: str  # "test", "solution", "written", "locked"
     points: float
-    source: str                 # instructor's version (hidden tests included)
-    release: str                # what students got
+    source: str  # instructor's version (hidden tests included)
+    release: str  # what students got
     checksum: str | None
 
 
 @dataclass
 class Assignment:
     name: str
-    notebook: str               # file name of the (single) notebook
+    notebook: str  # file name of the (single) notebook
     source_nb: dict
     release_nb: dict
     cells: dict[str, GradedCell]
-    order: list[str]            # grade_ids in notebook order
-    prelude: str                # the instructor's imports and locked cells: the test runner's set-up
+    order: list[str]  # grade_ids in notebook order
+    prelude: str  # the instructor's imports and locked cells: the test runner's set-up
 
     @property
     def tests(self) -> list[str]:
@@ -61,11 +62,22 @@ def prepare(name: str, db_url: str, solutions: Path = REPO / "solutions") -> Ass
     """Run ``nbgrader generate_assignment`` (fills the gradebook at ``db_url``) in a scratch course."""
     with tempfile.TemporaryDirectory(prefix="course-grade-") as tmp:
         root = Path(tmp)
-        shutil.copytree(solutions / name, root / "solutions" / name,
-                        ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", "checkpoints", "data"))
+        shutil.copytree(
+            solutions / name,
+            root / "solutions" / name,
+            ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", "checkpoints", "data"),
+        )
         (root / "autograde").mkdir()
-        cmd = [sys.executable, "-m", "nbgrader", "generate_assignment", name, "--force", "--log-level=WARN",
-               f"--CourseDirectory.db_url={db_url}"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "nbgrader",
+            "generate_assignment",
+            name,
+            "--force",
+            "--log-level=WARN",
+            f"--CourseDirectory.db_url={db_url}",
+        ]
         r = subprocess.run(cmd, cwd=REPO, env=nbgrader_env(root), capture_output=True, text=True)
         if r.returncode != 0:
             raise RuntimeError(f"nbgrader generate_assignment {name} failed:\n{r.stdout}\n{r.stderr}")
@@ -85,8 +97,14 @@ def prepare(name: str, db_url: str, solutions: Path = REPO / "solutions") -> Ass
         if not gid:
             continue
         rel = rel_by_id.get(gid, {})
-        cells[gid] = GradedCell(gid, kind, points(c), cell_source(c), cell_source(rel),
-                                (rel.get("metadata") or {}).get("nbgrader", {}).get("checksum"))
+        cells[gid] = GradedCell(
+            gid,
+            kind,
+            points(c),
+            cell_source(c),
+            cell_source(rel),
+            (rel.get("metadata") or {}).get("nbgrader", {}).get("checksum"),
+        )
         order.append(gid)
     return Assignment(name, nbs[0].name, source, release, cells, order, "\n".join(prelude) + "\n")
 
@@ -96,8 +114,11 @@ def _imports(src: str) -> list[str]:
         tree = ast.parse(transform(src))
     except SyntaxError:
         return []
-    return [ast.unparse(n) for n in tree.body
-            if isinstance(n, ast.Import) or (isinstance(n, ast.ImportFrom) and not n.level)]
+    return [
+        ast.unparse(n)
+        for n in tree.body
+        if isinstance(n, ast.Import) or (isinstance(n, ast.ImportFrom) and not n.level)
+    ]
 
 
 _transformer = None
@@ -111,6 +132,7 @@ def transform(src: str) -> str:
     try:
         if _transformer is None:
             from IPython.core.inputtransformer2 import TransformerManager
+
             _transformer = TransformerManager()
         return _transformer.transform_cell(src)
     except Exception:
@@ -119,7 +141,7 @@ def transform(src: str) -> str:
 
 @dataclass
 class Job:
-    cells: list[dict]           # {"kind": "student"|"test", "src", "grade_id", "shown", "nb": index in the notebook}
+    cells: list[dict]  # {"kind": "student"|"test", "src", "grade_id", "shown", "nb": index in the notebook}
     notes: list[str] = field(default_factory=list)
 
 
@@ -127,7 +149,7 @@ def build_job(nb: dict, a: Assignment) -> Job:
     """The cells to execute: the student's code, with the instructor's test cells in place."""
     notes: list[str] = []
     out: list[dict] = []
-    anchor: dict[str, int] = {}          # grade_id -> index in out after which it was last seen
+    anchor: dict[str, int] = {}  # grade_id -> index in out after which it was last seen
     seen_tests: set[str] = set()
     seen_solutions: set[str] = set()
     foreign = 0
@@ -166,7 +188,7 @@ def build_job(nb: dict, a: Assignment) -> Job:
         if cell["kind"] == "test":
             cell["src"] = a.cells[cell["grade_id"]].source
         else:
-            cell["shown"] = cell["src"]             # as the student wrote it (feedback)
+            cell["shown"] = cell["src"]  # as the student wrote it (feedback)
             cell["src"] = transform(cell["src"])
     return Job(out, notes)
 

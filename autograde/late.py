@@ -14,23 +14,24 @@ Example:
     >>> policy.penalty(8.0, seconds_late=26 * 3600)       # two started days: 20% of 8
     1.6
 """
+
 from __future__ import annotations
 
 import math
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 
 @dataclass
 class LatePolicy:
-    kind: str = "none"          # none | zero | percent
+    kind: str = "none"  # none | zero | percent
     percent: float = 0.0
     unit_seconds: float = 3600.0
 
     @classmethod
-    def parse(cls, text: str) -> "LatePolicy":
+    def parse(cls, text: str) -> LatePolicy:
         text = text.strip().lower()
         if text in ("none", "zero"):
             return cls(text)
@@ -68,4 +69,4 @@ def submitted_at(origin: Path) -> datetime:
             return parse_time(stamp.read_text()[:64])
         except ValueError:
             pass
-    return datetime.fromtimestamp(origin.stat().st_mtime, tz=timezone.utc)
+    return datetime.fromtimestamp(origin.stat().st_mtime, tz=UTC)

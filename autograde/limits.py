@@ -17,6 +17,7 @@ code. After it:
 A filter cannot be removed once installed (``no_new_privs``). Unknown architectures get the rlimits
 only, and :func:`confine` says so in its return value.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -26,25 +27,75 @@ import resource
 import struct
 
 # syscall numbers per architecture: (AUDIT_ARCH, {name: number})
-_X86_64 = (0xC000003E, {"fork": 57, "vfork": 58, "clone": 56, "clone3": 435, "execve": 59, "execveat": 322,
-                        "ptrace": 101, "process_vm_readv": 310, "process_vm_writev": 311, "kill": 62,
-                        "tkill": 200, "tgkill": 234, "pidfd_open": 434, "pidfd_send_signal": 424,
-                        "pidfd_getfd": 438, "unshare": 272, "setns": 308, "mount": 165, "bpf": 321,
-                        "perf_event_open": 298, "userfaultfd": 323, "keyctl": 250, "io_uring_setup": 425,
-                        "socket": 41, "personality": 135, "process_madvise": 440, "kcmp": 312})
-_AARCH64 = (0xC00000B7, {"clone": 220, "clone3": 435, "execve": 221, "execveat": 281, "ptrace": 117,
-                         "process_vm_readv": 270, "process_vm_writev": 271, "kill": 129, "tkill": 130,
-                         "tgkill": 131, "pidfd_open": 434, "pidfd_send_signal": 424, "pidfd_getfd": 438,
-                         "unshare": 97, "setns": 268, "mount": 40, "bpf": 280, "perf_event_open": 241,
-                         "userfaultfd": 282, "keyctl": 219, "io_uring_setup": 425, "socket": 198,
-                         "personality": 92, "process_madvise": 440, "kcmp": 272})
+_X86_64 = (
+    0xC000003E,
+    {
+        "fork": 57,
+        "vfork": 58,
+        "clone": 56,
+        "clone3": 435,
+        "execve": 59,
+        "execveat": 322,
+        "ptrace": 101,
+        "process_vm_readv": 310,
+        "process_vm_writev": 311,
+        "kill": 62,
+        "tkill": 200,
+        "tgkill": 234,
+        "pidfd_open": 434,
+        "pidfd_send_signal": 424,
+        "pidfd_getfd": 438,
+        "unshare": 272,
+        "setns": 308,
+        "mount": 165,
+        "bpf": 321,
+        "perf_event_open": 298,
+        "userfaultfd": 323,
+        "keyctl": 250,
+        "io_uring_setup": 425,
+        "socket": 41,
+        "personality": 135,
+        "process_madvise": 440,
+        "kcmp": 312,
+    },
+)
+_AARCH64 = (
+    0xC00000B7,
+    {
+        "clone": 220,
+        "clone3": 435,
+        "execve": 221,
+        "execveat": 281,
+        "ptrace": 117,
+        "process_vm_readv": 270,
+        "process_vm_writev": 271,
+        "kill": 129,
+        "tkill": 130,
+        "tgkill": 131,
+        "pidfd_open": 434,
+        "pidfd_send_signal": 424,
+        "pidfd_getfd": 438,
+        "unshare": 97,
+        "setns": 268,
+        "mount": 40,
+        "bpf": 280,
+        "perf_event_open": 241,
+        "userfaultfd": 282,
+        "keyctl": 219,
+        "io_uring_setup": 425,
+        "socket": 198,
+        "personality": 92,
+        "process_madvise": 440,
+        "kcmp": 272,
+    },
+)
 _ARCHES = {"x86_64": _X86_64, "amd64": _X86_64, "aarch64": _AARCH64, "arm64": _AARCH64}
 
 # classic BPF
 _LD_W_ABS, _JEQ, _JSET, _RET = 0x20, 0x15, 0x45, 0x06
 _ALLOW, _KILL = 0x7FFF0000, 0x80000000
-_EPERM = 0x00050000 | 1                      # SECCOMP_RET_ERRNO | EPERM
-_ENOSYS = 0x00050000 | 38                    # clone3: glibc then falls back to clone
+_EPERM = 0x00050000 | 1  # SECCOMP_RET_ERRNO | EPERM
+_ENOSYS = 0x00050000 | 38  # clone3: glibc then falls back to clone
 _CLONE_THREAD, _AF_UNIX = 0x00010000, 1
 _X32_BIT = 0x40000000
 
@@ -61,27 +112,72 @@ def seccomp_program(arch: str | None = None, pid: int | None = None) -> bytes | 
         return None
     audit_arch, nr = spec
     pid = os.getpid() if pid is None else pid
-    deny = [n for n in ("fork", "vfork", "execve", "execveat", "ptrace", "process_vm_readv", "process_vm_writev",
-                        "tkill", "pidfd_open", "pidfd_send_signal", "pidfd_getfd", "unshare", "setns", "mount",
-                        "bpf", "perf_event_open", "userfaultfd", "keyctl", "io_uring_setup", "personality",
-                        "process_madvise", "kcmp") if n in nr]
-    prog = [_ins(_LD_W_ABS, 4), _ins(_JEQ, audit_arch, 1, 0), _ins(_RET, _KILL),   # foreign ABI: kill
-            _ins(_LD_W_ABS, 0)]
-    if audit_arch == _X86_64[0]:                                                   # x32 syscalls: refuse
+    deny = [
+        n
+        for n in (
+            "fork",
+            "vfork",
+            "execve",
+            "execveat",
+            "ptrace",
+            "process_vm_readv",
+            "process_vm_writev",
+            "tkill",
+            "pidfd_open",
+            "pidfd_send_signal",
+            "pidfd_getfd",
+            "unshare",
+            "setns",
+            "mount",
+            "bpf",
+            "perf_event_open",
+            "userfaultfd",
+            "keyctl",
+            "io_uring_setup",
+            "personality",
+            "process_madvise",
+            "kcmp",
+        )
+        if n in nr
+    ]
+    prog = [
+        _ins(_LD_W_ABS, 4),
+        _ins(_JEQ, audit_arch, 1, 0),
+        _ins(_RET, _KILL),  # foreign ABI: kill
+        _ins(_LD_W_ABS, 0),
+    ]
+    if audit_arch == _X86_64[0]:  # x32 syscalls: refuse
         prog += [_ins(_JSET, _X32_BIT, 0, 1), _ins(_RET, _EPERM)]
     for name in deny:
         prog += [_ins(_JEQ, nr[name], 0, 1), _ins(_RET, _EPERM)]
     prog += [_ins(_JEQ, nr["clone3"], 0, 1), _ins(_RET, _ENOSYS)]
     # clone: threads only (args[0] & CLONE_THREAD); args[0] low word at offset 16
-    prog += [_ins(_JEQ, nr["clone"], 0, 4), _ins(_LD_W_ABS, 16), _ins(_JSET, _CLONE_THREAD, 0, 1),
-             _ins(_RET, _ALLOW), _ins(_RET, _EPERM)]
+    prog += [
+        _ins(_JEQ, nr["clone"], 0, 4),
+        _ins(_LD_W_ABS, 16),
+        _ins(_JSET, _CLONE_THREAD, 0, 1),
+        _ins(_RET, _ALLOW),
+        _ins(_RET, _EPERM),
+    ]
     # kill / tgkill: only the process itself (args[0] == pid)
     for name in ("kill", "tgkill"):
-        prog += [_ins(_LD_W_ABS, 0), _ins(_JEQ, nr[name], 0, 4), _ins(_LD_W_ABS, 16), _ins(_JEQ, pid, 0, 1),
-                 _ins(_RET, _ALLOW), _ins(_RET, _EPERM)]
+        prog += [
+            _ins(_LD_W_ABS, 0),
+            _ins(_JEQ, nr[name], 0, 4),
+            _ins(_LD_W_ABS, 16),
+            _ins(_JEQ, pid, 0, 1),
+            _ins(_RET, _ALLOW),
+            _ins(_RET, _EPERM),
+        ]
     # socket: AF_UNIX only
-    prog += [_ins(_LD_W_ABS, 0), _ins(_JEQ, nr["socket"], 0, 4), _ins(_LD_W_ABS, 16), _ins(_JEQ, _AF_UNIX, 0, 1),
-             _ins(_RET, _ALLOW), _ins(_RET, _EPERM)]
+    prog += [
+        _ins(_LD_W_ABS, 0),
+        _ins(_JEQ, nr["socket"], 0, 4),
+        _ins(_LD_W_ABS, 16),
+        _ins(_JEQ, _AF_UNIX, 0, 1),
+        _ins(_RET, _ALLOW),
+        _ins(_RET, _EPERM),
+    ]
     prog.append(_ins(_RET, _ALLOW))
     return b"".join(prog)
 
@@ -104,7 +200,7 @@ def _install(prog: bytes) -> None:
 def not_dumpable() -> None:
     """Close this process's /proc/PID/mem, fd/ and ptrace to processes of the same user."""
     try:
-        ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)          # PR_SET_DUMPABLE 0
+        ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0
     except Exception:
         pass
 

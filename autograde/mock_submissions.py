@@ -5,6 +5,7 @@ solution (markers removed): what a student who solved those exercises would hand
 
     python -m autograde.mock_submissions 01_hw0_warmup out/ 60     # 60 mixed submissions
 """
+
 from __future__ import annotations
 
 import copy
@@ -13,7 +14,8 @@ import random
 import sys
 from pathlib import Path
 
-from course_utils.nbcells import cell_kind, grade_id, strip_solution_markers, cell_source as _src
+from course_utils.nbcells import cell_kind, grade_id, strip_solution_markers
+from course_utils.nbcells import cell_source as _src
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -28,12 +30,14 @@ def load(assignment: str) -> tuple[dict, dict]:
 
 def solution_code(source: dict) -> dict[str, str]:
     """{grade_id: solution source without the BEGIN/END SOLUTION markers} of the solution code cells."""
-    return {grade_id(c): strip_solution_markers(_src(c)) for c in source["cells"]
-            if cell_kind(c) == "solution" and c["cell_type"] == "code"}
+    return {
+        grade_id(c): strip_solution_markers(_src(c))
+        for c in source["cells"]
+        if cell_kind(c) == "solution" and c["cell_type"] == "code"
+    }
 
 
-def filled(source: dict, release: dict, fill: set[str] | None = None,
-           replace: dict[str, str] | None = None) -> dict:
+def filled(source: dict, release: dict, fill: set[str] | None = None, replace: dict[str, str] | None = None) -> dict:
     """The release with the solution cells in ``fill`` (default: all) solved; ``replace`` overrides sources."""
     sol = solution_code(source)
     nb = copy.deepcopy(release)
@@ -48,9 +52,11 @@ def filled(source: dict, release: dict, fill: set[str] | None = None,
 
 def points(source: dict) -> dict[str, float]:
     """{grade_id: points} of the autograded test cells."""
-    return {c["metadata"]["nbgrader"]["grade_id"]: float(c["metadata"]["nbgrader"]["points"])
-            for c in source["cells"] if c["cell_type"] == "code"
-            and c.get("metadata", {}).get("nbgrader", {}).get("grade")}
+    return {
+        c["metadata"]["nbgrader"]["grade_id"]: float(c["metadata"]["nbgrader"]["points"])
+        for c in source["cells"]
+        if c["cell_type"] == "code" and c.get("metadata", {}).get("nbgrader", {}).get("grade")
+    }
 
 
 def batch(assignment: str, folder: Path, n: int, seed: int = 0) -> dict[str, float]:
@@ -65,8 +71,11 @@ def batch(assignment: str, folder: Path, n: int, seed: int = 0) -> dict[str, flo
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     tests = points(source)
-    order = [c["metadata"]["nbgrader"]["grade_id"] for c in source["cells"]
-             if c.get("metadata", {}).get("nbgrader", {}).get("grade_id")]
+    order = [
+        c["metadata"]["nbgrader"]["grade_id"]
+        for c in source["cells"]
+        if c.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+    ]
     expected = {}
     for i in range(n):
         kind = i % 3

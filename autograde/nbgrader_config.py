@@ -13,6 +13,7 @@ there (the root `nbgrader_config.py` loads this file):
 A test (or `make grade`) can point the same layout at another root by setting
 `COURSE_NBGRADER_ROOT`.
 """
+
 import os
 
 c = get_config()  # noqa: F821  (provided by traitlets when nbgrader loads this file)

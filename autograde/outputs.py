@@ -9,6 +9,7 @@ clears every other output, so the solutions stay small and diff-friendly.
     python -m autograde.outputs                      # every notebook in solutions/
     python -m autograde.outputs 03_convolution       # one assignment
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,8 +29,12 @@ def _merge_streams(outputs: list) -> list:
     how the kernel happened to chunk its writes (stable diffs)."""
     merged: list = []
     for o in outputs:
-        if (o.get("output_type") == "stream" and merged and merged[-1].get("output_type") == "stream"
-                and merged[-1]["name"] == o["name"]):
+        if (
+            o.get("output_type") == "stream"
+            and merged
+            and merged[-1].get("output_type") == "stream"
+            and merged[-1]["name"] == o["name"]
+        ):
             merged[-1]["text"] += o["text"]
         else:
             merged.append(o)
@@ -41,8 +46,13 @@ def refresh(nb_path: Path, timeout: int = 600) -> int:
     nb = nbformat.read(nb_path, as_version=4)
     os.environ["COURSE_QUICK"] = "1"
     os.environ.setdefault("MPLBACKEND", "Agg")
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
-                            resources={"metadata": {"path": str(nb_path.parent)}})
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        record_timing=False,
+        resources={"metadata": {"path": str(nb_path.parent)}},
+    )
     client.execute()
     checked = 0
     for cell in nb.cells:
@@ -50,10 +60,11 @@ def refresh(nb_path: Path, timeout: int = 600) -> int:
             continue
         if CHECK_TAG in cell.metadata.get("tags", []):
             checked += 1
-            cell.outputs = [o for o in cell.outputs if o.get("output_type") != "display_data"
-                            or "text/plain" in o.get("data", {})]
+            cell.outputs = [
+                o for o in cell.outputs if o.get("output_type") != "display_data" or "text/plain" in o.get("data", {})
+            ]
             cell.outputs = _merge_streams(cell.outputs)
-            for o in cell.outputs:      # keep text; images differ between machines
+            for o in cell.outputs:  # keep text; images differ between machines
                 if "data" in o:
                     o["data"] = {k: v for k, v in o["data"].items() if k == "text/plain"}
                 o.pop("metadata", None) if o.get("output_type") == "stream" else None
@@ -71,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("names", nargs="*", help="assignments (default: all in solutions/)")
     args = p.parse_args(argv)
     folders = [REPO / "solutions" / n for n in args.names] or sorted(
-        d for d in (REPO / "solutions").iterdir() if d.is_dir())
+        d for d in (REPO / "solutions").iterdir() if d.is_dir()
+    )
     for d in folders:
         for nb_path in sorted(d.glob("*.ipynb")):
             n = refresh(nb_path)

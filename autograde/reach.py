@@ -20,16 +20,42 @@ Example:
     >>> "torch.relu" in source_of(("relu",), cells)
     True
 """
+
 from __future__ import annotations
 
 import ast
 import copy
 
-DYNAMIC_CALLS = {"eval", "exec", "compile", "__import__", "globals", "vars", "locals", "setattr", "delattr",
-                 "breakpoint"}
-DYNAMIC_ATTRS = {"__dict__", "__globals__", "__builtins__", "__subclasses__", "__getattribute__", "__code__",
-                 "__closure__", "__import__", "__loader__", "__spec__", "f_globals", "f_locals", "f_back",
-                 "gi_frame", "tb_frame", "import_module"}
+DYNAMIC_CALLS = {
+    "eval",
+    "exec",
+    "compile",
+    "__import__",
+    "globals",
+    "vars",
+    "locals",
+    "setattr",
+    "delattr",
+    "breakpoint",
+}
+DYNAMIC_ATTRS = {
+    "__dict__",
+    "__globals__",
+    "__builtins__",
+    "__subclasses__",
+    "__getattribute__",
+    "__code__",
+    "__closure__",
+    "__import__",
+    "__loader__",
+    "__spec__",
+    "f_globals",
+    "f_locals",
+    "f_back",
+    "gi_frame",
+    "tb_frame",
+    "import_module",
+}
 DYNAMIC_NAMES = {"importlib", "__builtins__", "builtins"}
 MAX_REACHED = 400
 
@@ -100,7 +126,7 @@ def _loaded(node: ast.AST) -> set[str]:
     if id(node) in _LOADED:
         return _LOADED[id(node)][1]
     out = _globals_read(node)
-    _LOADED[id(node)] = (node, out)          # the node is kept alive with its entry (ids stay unique)
+    _LOADED[id(node)] = (node, out)  # the node is kept alive with its entry (ids stay unique)
     return out
 
 
@@ -109,6 +135,7 @@ _LOADED: dict = {}
 
 def _globals_read(node: ast.AST) -> set[str]:
     import symtable
+
     try:
         src = ast.unparse(node)
         top = symtable.symtable(src, "<graded>", "exec")
@@ -154,27 +181,40 @@ class _Resolve(ast.NodeTransformer):
 
     def visit_Call(self, node):
         self.generic_visit(node)
-        if isinstance(node.func, ast.Name) and node.func.id == "getattr" and len(node.args) >= 2 \
-                and isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str) \
-                and node.args[1].value.isidentifier():
+        if (
+            isinstance(node.func, ast.Name)
+            and node.func.id == "getattr"
+            and len(node.args) >= 2
+            and isinstance(node.args[1], ast.Constant)
+            and isinstance(node.args[1].value, str)
+            and node.args[1].value.isidentifier()
+        ):
             return ast.copy_location(ast.Attribute(node.args[0], node.args[1].value, ast.Load()), node)
         return node
 
     def visit_Import(self, node):
-        return [ast.parse(f"{a.asname or a.name.split('.')[0]} = {a.name if a.asname else a.name.split('.')[0]}").body[0]
-                for a in node.names]
+        return [
+            ast.parse(f"{a.asname or a.name.split('.')[0]} = {a.name if a.asname else a.name.split('.')[0]}").body[0]
+            for a in node.names
+        ]
 
     def visit_ImportFrom(self, node):
         if node.level or not node.module:
             return node
-        return [ast.parse(f"{a.asname or a.name} = {node.module}.{a.name}").body[0] for a in node.names if a.name != "*"]
+        return [
+            ast.parse(f"{a.asname or a.name} = {node.module}.{a.name}").body[0] for a in node.names if a.name != "*"
+        ]
 
 
 def _strip_docstrings(node: ast.AST) -> ast.AST:
     for n in ast.walk(node):
-        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Module)) and n.body \
-                and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant) \
-                and isinstance(n.body[0].value.value, str):
+        if (
+            isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Module))
+            and n.body
+            and isinstance(n.body[0], ast.Expr)
+            and isinstance(n.body[0].value, ast.Constant)
+            and isinstance(n.body[0].value.value, str)
+        ):
             n.body = n.body[1:] or [ast.Pass()]
     return node
 
@@ -198,17 +238,23 @@ def source_of(path: tuple[str, ...], cells: list[tuple[int, str]], before: int |
         raise OSError(f"could not find the source of {'.'.join(path)} in the notebook")
     node, text = owner.node, owner.text
     if len(path) > 1 and isinstance(node, ast.ClassDef):
-        method = next((n for n in node.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
-                       and n.name == path[1]), None)
+        method = next(
+            (n for n in node.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == path[1]), None
+        )
         if method is not None:
             header = copy.copy(node)
             header.body = [ast.Pass()]
             header.decorator_list = node.decorator_list
             cell_src = dict(cells)[owner.k]
-            text = ast.unparse(header).rsplit("\n", 1)[0] + "\n" + \
-                (ast.get_source_segment(cell_src, method, padded=True) or ast.unparse(method))
-            node = ast.Module(body=[ast.ClassDef(node.name, node.bases, node.keywords, [method], node.decorator_list)],
-                              type_ignores=[])
+            text = (
+                ast.unparse(header).rsplit("\n", 1)[0]
+                + "\n"
+                + (ast.get_source_segment(cell_src, method, padded=True) or ast.unparse(method))
+            )
+            node = ast.Module(
+                body=[ast.ClassDef(node.name, node.bases, node.keywords, [method], node.decorator_list)],
+                type_ignores=[],
+            )
     what = ".".join(path)
     _check_plain(node, what)
     reached, seen, todo = [], {id(owner)}, set(_loaded(node))
@@ -227,8 +273,14 @@ def source_of(path: tuple[str, ...], cells: list[tuple[int, str]], before: int |
     reached.sort(key=lambda s: stmts.index(s))
     names = aliases(stmts)
     body = node.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) else [node]
-    return (text + "\n# --- what it reaches in the notebook, imports resolved ---\n"
-            + _resolved([s.node for s in reached], names) + "\n" + _resolved(body, names) + "\n")
+    return (
+        text
+        + "\n# --- what it reaches in the notebook, imports resolved ---\n"
+        + _resolved([s.node for s in reached], names)
+        + "\n"
+        + _resolved(body, names)
+        + "\n"
+    )
 
 
 def formula_source(name: str, cells: list[tuple[int, str]], before: int | None = None) -> str:

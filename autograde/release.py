@@ -9,6 +9,7 @@ from what is committed, so a solution edited without ``make release`` is caught.
     python -m autograde.release            # regenerate notebooks/
     python -m autograde.release --check    # exit 1 and list differences
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,8 +31,7 @@ def nbgrader_env(root: Path) -> dict[str, str]:
     nbgrader calls ``alembic`` by name, so this Python's ``bin/`` goes first on PATH.
     """
     bin_dir = str(Path(sys.executable).parent)
-    return dict(os.environ, COURSE_NBGRADER_ROOT=str(root),
-                PATH=bin_dir + os.pathsep + os.environ.get("PATH", ""))
+    return dict(os.environ, COURSE_NBGRADER_ROOT=str(root), PATH=bin_dir + os.pathsep + os.environ.get("PATH", ""))
 
 
 def assignments(source: Path = SOURCE) -> list[str]:
@@ -44,13 +44,15 @@ def generate(dest: Path, names: list[str] | None = None, source: Path = SOURCE) 
     names = names or assignments(source)
     with tempfile.TemporaryDirectory(prefix="course-release-") as tmp:
         root = Path(tmp)
-        shutil.copytree(source, root / "solutions",
-                        ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", "checkpoints", "data"))
+        shutil.copytree(
+            source,
+            root / "solutions",
+            ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", "checkpoints", "data"),
+        )
         (root / "autograde").mkdir()
         env = nbgrader_env(root)
         for name in names:
-            cmd = [sys.executable, "-m", "nbgrader", "generate_assignment", name, "--force",
-                   "--log-level=WARN"]
+            cmd = [sys.executable, "-m", "nbgrader", "generate_assignment", name, "--force", "--log-level=WARN"]
             r = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
             if r.returncode != 0:
                 raise RuntimeError(f"nbgrader generate_assignment {name} failed:\n{r.stdout}\n{r.stderr}")

@@ -2,12 +2,13 @@
 
 Everything here runs in the host and reads only the trusted runner's verdicts (``host.Outcome``).
 """
+
 from __future__ import annotations
 
 import csv
 import html
 from dataclasses import dataclass, field
-from datetime import timezone
+from datetime import UTC
 from pathlib import Path
 
 from autograde.job import Assignment, Job
@@ -18,17 +19,17 @@ from course_utils.nbcells import cell_source, grade_id, nbgrader_meta, visible_p
 class Result:
     student: str
     origin: str
-    scores: dict[str, float] = field(default_factory=dict)     # grade_id -> points scored
-    messages: dict[str, str] = field(default_factory=dict)     # grade_id -> why it failed
-    hidden: dict[str, bool] = field(default_factory=dict)      # grade_id -> failed in the hidden tests
+    scores: dict[str, float] = field(default_factory=dict)  # grade_id -> points scored
+    messages: dict[str, str] = field(default_factory=dict)  # grade_id -> why it failed
+    hidden: dict[str, bool] = field(default_factory=dict)  # grade_id -> failed in the hidden tests
     notes: list[str] = field(default_factory=list)
     problem: str | None = None
     seconds: float = 0.0
     job: Job | None = None
     outcome: object = None
     late_seconds: float = 0.0
-    penalty: float = 0.0                                         # late penalty, in points
-    submitted: object = None                                     # when it was handed in (datetime)
+    penalty: float = 0.0  # late penalty, in points
+    submitted: object = None  # when it was handed in (datetime)
 
     @property
     def total(self) -> float:
@@ -71,10 +72,11 @@ def write_gradebook(db_url: str, a: Assignment, res: Result, deadline=None) -> N
     import warnings
 
     from nbgrader.api import Gradebook
+
     nb_id = Path(a.notebook).stem
-    utc = lambda t: t.astimezone(timezone.utc).replace(tzinfo=None) if t is not None else None  # noqa: E731
+    utc = lambda t: t.astimezone(UTC).replace(tzinfo=None) if t is not None else None  # noqa: E731
     with warnings.catch_warnings(), Gradebook(db_url) as gb:
-        warnings.simplefilter("ignore")         # nbgrader's own SQLAlchemy session warnings
+        warnings.simplefilter("ignore")  # nbgrader's own SQLAlchemy session warnings
         if deadline is not None:
             gb.update_or_create_assignment(a.name, duedate=utc(deadline))
         gb.update_or_create_student(res.student)
@@ -107,8 +109,7 @@ def autograded_notebook(nb: dict | None, a: Assignment, res: Result) -> dict:
             c = cells_in[j]
             if isinstance(c, dict) and c.get("cell_type") in ("markdown", "raw"):
                 meta = {"nbgrader": dict(src_meta[grade_id(c)])} if grade_id(c) in src_meta else {}
-                cells.append({"cell_type": c["cell_type"], "id": f"m-{j}", "metadata": meta,
-                              "source": cell_source(c)})
+                cells.append({"cell_type": c["cell_type"], "id": f"m-{j}", "metadata": meta, "source": cell_source(c)})
         emitted = max(emitted, i)
 
     outputs = res.outcome.outputs if res.outcome is not None else {}
@@ -119,13 +120,39 @@ def autograded_notebook(nb: dict | None, a: Assignment, res: Result) -> dict:
         meta = {"nbgrader": dict(src_meta[gid])} if gid in src_meta else {}
         if cell["kind"] == "test":
             ok = res.scores.get(gid, 0) > 0
-            outs = [] if ok else [{"output_type": "error", "ename": "TestFailed",
-                                   "evalue": _feedback_message(res, gid, False), "traceback": []}]
-            cells.append({"cell_type": "code", "id": f"t-{k}", "metadata": meta, "source": a.cells[gid].source,
-                          "outputs": outs, "execution_count": None})
+            outs = (
+                []
+                if ok
+                else [
+                    {
+                        "output_type": "error",
+                        "ename": "TestFailed",
+                        "evalue": _feedback_message(res, gid, False),
+                        "traceback": [],
+                    }
+                ]
+            )
+            cells.append(
+                {
+                    "cell_type": "code",
+                    "id": f"t-{k}",
+                    "metadata": meta,
+                    "source": a.cells[gid].source,
+                    "outputs": outs,
+                    "execution_count": None,
+                }
+            )
         else:
-            cells.append({"cell_type": "code", "id": f"c-{k}", "metadata": meta, "source": cell.get("shown", cell["src"]),
-                          "outputs": outputs.get(k, []), "execution_count": None})
+            cells.append(
+                {
+                    "cell_type": "code",
+                    "id": f"c-{k}",
+                    "metadata": meta,
+                    "source": cell.get("shown", cell["src"]),
+                    "outputs": outputs.get(k, []),
+                    "execution_count": None,
+                }
+            )
     markdown_until(len(cells_in))
     return {"cells": cells, "metadata": a.release_nb.get("metadata", {}), "nbformat": 4, "nbformat_minor": 5}
 
@@ -146,18 +173,27 @@ def feedback_html(a: Assignment, res: Result) -> str:
         if c.kind == "test":
             s = res.scores.get(gid, 0.0)
             cls = "ok" if s == c.points else "bad"
-            rows.append(f"<tr><td>{e(gid)}</td><td class='{cls}'>{s:g} / {c.points:g}</td>"
-                        f"<td>{e(_feedback_message(res, gid, s == c.points))}</td></tr>")
+            rows.append(
+                f"<tr><td>{e(gid)}</td><td class='{cls}'>{s:g} / {c.points:g}</td>"
+                f"<td>{e(_feedback_message(res, gid, s == c.points))}</td></tr>"
+            )
         elif c.kind == "written":
             rows.append(f"<tr><td>{e(gid)}</td><td>? / {c.points:g}</td><td>graded by hand</td></tr>")
-    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{e(a.name)} feedback: {e(res.student)}</title>"
-             f"<style>{_CSS}</style></head><body>",
-             f"<h1>{e(a.name)}: feedback for {e(res.student)}</h1>",
-             f"<p><b>Autograded score: {res.total:g} / {a.auto_points:g}</b>"
-             + (f" (plus {a.manual_points:g} points graded by hand)" if a.manual_points else "") + "</p>"
-             + (f"<p class='bad'>Handed in {res.late_seconds / 3600:.1f} hours late: {res.penalty:g} points off "
-                f"(score after the penalty: {res.final:g})</p>" if res.late_seconds > 0 else ""),
-             "<table><tr><th>cell</th><th>score</th><th>result</th></tr>" + "".join(rows) + "</table>"]
+    parts = [
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{e(a.name)} feedback: {e(res.student)}</title>"
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>{e(a.name)}: feedback for {e(res.student)}</h1>",
+        f"<p><b>Autograded score: {res.total:g} / {a.auto_points:g}</b>"
+        + (f" (plus {a.manual_points:g} points graded by hand)" if a.manual_points else "")
+        + "</p>"
+        + (
+            f"<p class='bad'>Handed in {res.late_seconds / 3600:.1f} hours late: {res.penalty:g} points off "
+            f"(score after the penalty: {res.final:g})</p>"
+            if res.late_seconds > 0
+            else ""
+        ),
+        "<table><tr><th>cell</th><th>score</th><th>result</th></tr>" + "".join(rows) + "</table>",
+    ]
     if res.problem:
         parts.append(f"<p class='bad'>{e(res.problem)}</p>")
     if res.notes:
@@ -169,10 +205,14 @@ def feedback_html(a: Assignment, res: Result) -> str:
                 gid = cell["grade_id"]
                 c = a.cells[gid]
                 ok = res.scores.get(gid, 0.0) == c.points
-                parts.append(f"<h3>Test {e(gid)} ({res.scores.get(gid, 0.0):g} / {c.points:g})</h3>"
-                             f"<pre>{e(visible_part(c.release))}</pre>")
-                parts.append(f"<div class='result {'ok' if ok else 'bad'}'>"
-                             f"{'passed' if ok else e(_feedback_message(res, gid, ok))}</div>")
+                parts.append(
+                    f"<h3>Test {e(gid)} ({res.scores.get(gid, 0.0):g} / {c.points:g})</h3>"
+                    f"<pre>{e(visible_part(c.release))}</pre>"
+                )
+                parts.append(
+                    f"<div class='result {'ok' if ok else 'bad'}'>"
+                    f"{'passed' if ok else e(_feedback_message(res, gid, ok))}</div>"
+                )
             else:
                 parts.append(f"<pre>{e(cell.get('shown', cell['src']))}</pre>")
     parts.append("</body></html>")
@@ -192,8 +232,11 @@ def _feedback_message(res: Result, gid: str, ok: bool) -> str:
 def write_csv(path: Path, a: Assignment, results: list[Result], keep_others: bool = False) -> None:
     """One row per student; ``keep_others`` (regrading some students) keeps the other rows of ``path``."""
     tests = a.tests
-    header = ["student", "assignment", "score", "max_score", "late_hours", "late_penalty", "final_score",
-              "status"] + tests + ["problems"]
+    header = (
+        ["student", "assignment", "score", "max_score", "late_hours", "late_penalty", "final_score", "status"]
+        + tests
+        + ["problems"]
+    )
     rows = {}
     if keep_others and path.exists():
         with open(path, newline="") as f:
@@ -202,10 +245,20 @@ def write_csv(path: Path, a: Assignment, results: list[Result], keep_others: boo
             rows = {r[0]: r for r in old[1:] if r}
     for r in results:
         status = "failed" if r.problem else "graded"
-        rows[r.student] = ([r.student, a.name, f"{r.total:g}", f"{a.auto_points:g}",
-                            f"{max(0.0, r.late_seconds) / 3600:.2f}", f"{r.penalty:g}", f"{r.final:g}", status]
-                           + [f"{r.scores.get(g, 0):g}" for g in tests]
-                           + ["; ".join(([r.problem] if r.problem else []) + r.notes)])
+        rows[r.student] = (
+            [
+                r.student,
+                a.name,
+                f"{r.total:g}",
+                f"{a.auto_points:g}",
+                f"{max(0.0, r.late_seconds) / 3600:.2f}",
+                f"{r.penalty:g}",
+                f"{r.final:g}",
+                status,
+            ]
+            + [f"{r.scores.get(g, 0):g}" for g in tests]
+            + ["; ".join(([r.problem] if r.problem else []) + r.notes)]
+        )
     tmp = path.with_suffix(".csv.tmp")
     with open(tmp, "w", newline="") as f:
         w = csv.writer(f)
@@ -213,4 +266,3 @@ def write_csv(path: Path, a: Assignment, results: list[Result], keep_others: boo
         for student in sorted(rows):
             w.writerow(rows[student])
     tmp.replace(path)
-

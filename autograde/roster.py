@@ -24,6 +24,7 @@ Example:
     >>> lms_name("Jane Smith_4711_assignsubmission_file_")
     ('moodle', 'Jane Smith', '4711', False)
 """
+
 from __future__ import annotations
 
 import csv
@@ -69,7 +70,7 @@ class Roster:
         self.by_id = {p.id: p for p in people}
 
     @classmethod
-    def read(cls, path: Path) -> "Roster":
+    def read(cls, path: Path) -> Roster:
         with open(path, newline="", encoding="utf-8-sig") as f:
             rows = list(csv.DictReader(f))
         if rows and "id" not in rows[0]:
@@ -77,8 +78,15 @@ class Roster:
         people = []
         for r in rows:
             ext = (r.get("extension_hours") or "0").strip() or "0"
-            people.append(Person(r["id"].strip(), (r.get("name") or "").strip(), (r.get("email") or "").strip(),
-                                 (r.get("lms_id") or "").strip(), float(ext)))
+            people.append(
+                Person(
+                    r["id"].strip(),
+                    (r.get("name") or "").strip(),
+                    (r.get("email") or "").strip(),
+                    (r.get("lms_id") or "").strip(),
+                    float(ext),
+                )
+            )
         return cls(people)
 
 

@@ -39,19 +39,20 @@ What is not covered
   trustworthy as the source checks of those blocks. Side channels of the host kernel are out of
   scope.
 """
+
 from __future__ import annotations
 
 # One default per limit (``make grade`` flags override them).
 LIMITS = {
-    "cell": 60,            # seconds of wall time for one student cell, or one test's calls
-    "notebook": 600,       # seconds of wall time for the whole notebook
-    "memory_mb": 2048,     # address space a student's process may add to the zygote's
-    "tmp_mb": 256,         # size of the sandbox's private /tmp (tmpfs: counts as memory)
-    "file_mb": 64,         # largest file a student's process may write
-    "output_kb": 512,      # text output kept per notebook (the rest is cut, with a note)
-    "message_mb": 256,     # largest message the host accepts from a student's process
+    "cell": 60,  # seconds of wall time for one student cell, or one test's calls
+    "notebook": 600,  # seconds of wall time for the whole notebook
+    "memory_mb": 2048,  # address space a student's process may add to the zygote's
+    "tmp_mb": 256,  # size of the sandbox's private /tmp (tmpfs: counts as memory)
+    "file_mb": 64,  # largest file a student's process may write
+    "output_kb": 512,  # text output kept per notebook (the rest is cut, with a note)
+    "message_mb": 256,  # largest message the host accepts from a student's process
     "extra_files_mb": 200,  # other files of one submission (a checkpoint), all together
-    "notebook_mb": 50,     # largest notebook file read
+    "notebook_mb": 50,  # largest notebook file read
 }
 
 # Student ids as nbgrader allows them (letters, digits and . _ @ + -), and file names we accept.

@@ -19,6 +19,7 @@ Sandbox backends (:func:`choose_backend`), in order of preference:
 
 Where none is available grading refuses to start and says what to install.
 """
+
 from __future__ import annotations
 
 import json
@@ -73,32 +74,63 @@ def choose_backend(requested: str = "auto") -> str:
     if requested in ("auto", "bwrap") and have_bwrap():
         return "bwrap"
     if requested == "bwrap":
-        raise SandboxUnavailable("bubblewrap (bwrap) is not installed or cannot create namespaces here: "
-                                 "install it (Debian/Ubuntu: sudo apt-get install bubblewrap)")
+        raise SandboxUnavailable(
+            "bubblewrap (bwrap) is not installed or cannot create namespaces here: "
+            "install it (Debian/Ubuntu: sudo apt-get install bubblewrap)"
+        )
     if requested in ("auto", "podman") and have_container("podman"):
         return "podman"
     raise SandboxUnavailable(
         "no sandbox is available to run students' code: install bubblewrap (Debian/Ubuntu: "
         "sudo apt-get install bubblewrap; it needs unprivileged user namespaces), or build the grading "
         "image for Podman (README, 'Grading without bubblewrap'). For trusted input only: "
-        "--unsafe-no-sandbox.")
+        "--unsafe-no-sandbox."
+    )
 
 
 def _python_binds() -> list[str]:
     out = []
-    for b in sorted({str(Path(sys.prefix).resolve()), str(Path(sys.base_prefix).resolve()), sys.prefix,
-                     str(Path(sys.executable).resolve().parent.parent)}):
+    for b in sorted(
+        {
+            str(Path(sys.prefix).resolve()),
+            str(Path(sys.base_prefix).resolve()),
+            sys.prefix,
+            str(Path(sys.executable).resolve().parent.parent),
+        }
+    ):
         if not b.startswith("/usr/") and Path(b).exists():
             out += ["--ro-bind", b, b]
     return out
 
 
 def _bwrap_base(tmp_mb: int) -> list[str]:
-    cmd = ["bwrap", "--die-with-parent", "--new-session", "--unshare-net", "--unshare-pid", "--unshare-ipc",
-           "--unshare-uts", "--unshare-cgroup-try", "--cap-drop", "ALL",
-           # the private /tmp first: binds below may lie under /tmp (a course cloned there)
-           "--proc", "/proc", "--dev", "/dev", "--size", str(int(tmp_mb) << 20), "--tmpfs", "/tmp",
-           "--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"]
+    cmd = [
+        "bwrap",
+        "--die-with-parent",
+        "--new-session",
+        "--unshare-net",
+        "--unshare-pid",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+        "--cap-drop",
+        "ALL",
+        # the private /tmp first: binds below may lie under /tmp (a course cloned there)
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--size",
+        str(int(tmp_mb) << 20),
+        "--tmpfs",
+        "/tmp",
+        "--ro-bind",
+        "/usr",
+        "/usr",
+        "--ro-bind",
+        "/etc",
+        "/etc",
+    ]
     for d in ("bin", "lib", "lib64", "sbin"):
         p = Path("/") / d
         if p.is_symlink():
@@ -109,16 +141,28 @@ def _bwrap_base(tmp_mb: int) -> list[str]:
 
 
 def _env() -> dict[str, str]:
-    return {"PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp",
-            "COURSE_QUICK": "1", "NBGRADER_EXECUTION": "autograde", "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1",
-            "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8", "TQDM_DISABLE": "1",
-            "MPLCONFIGDIR": "/tmp/.mpl", "COURSE_DATA_DIR": "/tmp/no-data", "GRADER_TMP": "/tmp"}
+    return {
+        "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
+        "HOME": "/tmp",
+        "COURSE_QUICK": "1",
+        "NBGRADER_EXECUTION": "autograde",
+        "MPLBACKEND": "Agg",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "LANG": "C.UTF-8",
+        "TQDM_DISABLE": "1",
+        "MPLCONFIGDIR": "/tmp/.mpl",
+        "COURSE_DATA_DIR": "/tmp/no-data",
+        "GRADER_TMP": "/tmp",
+    }
 
 
 def student_command(backend: str, lim: dict, fd: int) -> tuple[list[str], dict, str | None]:
     """(command, environment, scratch folder to remove afterwards) of a student zygote whose control
     socket is file descriptor ``fd``."""
     import course_utils
+
     pkg = str(Path(course_utils.__file__).resolve().parent)
     env = _env()
     if backend == "bwrap":
@@ -133,16 +177,39 @@ def student_command(backend: str, lim: dict, fd: int) -> tuple[list[str], dict, 
     if backend == "podman":
         # podman passes descriptors 3.. into the container: the shell moves the socket to 3 first
         image = os.environ.get("COURSE_GRADER_IMAGE", "dl-course-grader")
-        cmd = ["sh", "-c", f'exec 3<&{fd}; exec "$@"', "sh", "podman", "run", "--rm", "--network", "none",
-               "--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges", "--pids-limit", "64",
-               "--memory", f"{lim['memory_mb'] + 1024}m", "--tmpfs", f"/tmp:size={lim['tmp_mb']}m",
-               "--preserve-fds", "1", "-e", "PYTHONPATH=/opt/course"]
+        cmd = [
+            "sh",
+            "-c",
+            f'exec 3<&{fd}; exec "$@"',
+            "sh",
+            "podman",
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--read-only",
+            "--cap-drop",
+            "ALL",
+            "--security-opt",
+            "no-new-privileges",
+            "--pids-limit",
+            "64",
+            "--memory",
+            f"{lim['memory_mb'] + 1024}m",
+            "--tmpfs",
+            f"/tmp:size={lim['tmp_mb']}m",
+            "--preserve-fds",
+            "1",
+            "-e",
+            "PYTHONPATH=/opt/course",
+        ]
         for k, v in env.items():
             cmd += ["-e", f"{k}={v}"]
         return cmd + [image, "python", "/grader/student_runner.py", "--fd", "3"], dict(os.environ), None
     tmp = tempfile.mkdtemp(prefix="course-sandbox-")
-    env.update(MPLCONFIGDIR=os.path.join(tmp, ".mpl"), COURSE_DATA_DIR=os.path.join(tmp, "no-data"),
-               GRADER_TMP=tmp, HOME=tmp)
+    env.update(
+        MPLCONFIGDIR=os.path.join(tmp, ".mpl"), COURSE_DATA_DIR=os.path.join(tmp, "no-data"), GRADER_TMP=tmp, HOME=tmp
+    )
     return [sys.executable, str(RUNNER), "--fd", str(fd)], env, tmp
 
 
@@ -191,8 +258,16 @@ class StudentZygote:
         ours, theirs = socket.socketpair()
         cmd, env, self.tmp = student_command(self.backend, self.lim, theirs.fileno())
         self.errf = open(self.log, "ab")
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.errf, stderr=self.errf, env=env,
-                                     cwd=self.tmp or "/", start_new_session=True, pass_fds=(theirs.fileno(),))
+        self.proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=self.errf,
+            stderr=self.errf,
+            env=env,
+            cwd=self.tmp or "/",
+            start_new_session=True,
+            pass_fds=(theirs.fileno(),),
+        )
         theirs.close()
         self.ctl, self.buf = ours, b""
         msg = self._line(300)
@@ -212,7 +287,7 @@ class StudentZygote:
             self.ctl.settimeout(left)
             try:
                 data = self.ctl.recv(65536)
-            except (socket.timeout, OSError):
+            except (TimeoutError, OSError):
                 return None
             if not data:
                 return None
@@ -273,9 +348,15 @@ class TrustedZygote:
     def start(self) -> None:
         self.errf = open(self.log, "ab")
         env = dict(self.env or os.environ, MPLBACKEND="Agg", OMP_NUM_THREADS="1", TQDM_DISABLE="1")
-        self.proc = subprocess.Popen([sys.executable, "-m", "autograde.test_runner"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=self.errf, env=env, cwd=str(HERE.parent),
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "autograde.test_runner"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.errf,
+            env=env,
+            cwd=str(HERE.parent),
+            start_new_session=True,
+        )
         msg = self.recv(300)
         if not msg or msg[0].get("m") != "ready":
             self.stop()
@@ -289,6 +370,7 @@ class TrustedZygote:
 
     def recv(self, timeout: float):
         import select
+
         fd = self.proc.stdout.fileno()
         ready, _, _ = select.select([fd], [], [], max(0.0, timeout))
         if not ready:
@@ -306,9 +388,15 @@ def formula_process(backend: str, lim: dict, log: Path) -> tuple[subprocess.Pope
     """Start the torch-free process for one formula function (its socket: ``--fd N``)."""
     ours, theirs = socket.socketpair()
     errf = open(log, "ab")
-    proc = subprocess.Popen(formula_command(backend) + ["--fd", str(theirs.fileno())], stdin=subprocess.DEVNULL,
-                            stdout=errf, stderr=errf, start_new_session=True, pass_fds=(theirs.fileno(),),
-                            env={"PATH": "/usr/bin:/bin"})
+    proc = subprocess.Popen(
+        formula_command(backend) + ["--fd", str(theirs.fileno())],
+        stdin=subprocess.DEVNULL,
+        stdout=errf,
+        stderr=errf,
+        start_new_session=True,
+        pass_fds=(theirs.fileno(),),
+        env={"PATH": "/usr/bin:/bin"},
+    )
     theirs.close()
     errf.close()
     return proc, ours

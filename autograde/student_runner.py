@@ -19,6 +19,7 @@ with ``start`` as SCM_RIGHTS): ``start`` {limits, files} -> ``started`` {pid}; `
 ``python -I -S``): it executes only the source of one formula function, sent by the trusted side,
 and answers calls to it.
 """
+
 from __future__ import annotations
 
 import json
@@ -33,18 +34,37 @@ if HERE not in sys.path:
 import limits as _limits  # noqa: E402
 import wire  # noqa: E402
 
-PRELOAD = ("numpy", "torch", "torch.nn", "torch.nn.functional", "torch.utils.data", "torchvision",
-           "torchvision.models", "torchvision.transforms", "course_utils", "course_utils.checks",
-           "course_utils.shapes", "course_utils.data", "course_utils.train", "course_utils.models",
-           "course_utils.plot", "course_utils.grading", "matplotlib", "matplotlib.pyplot", "IPython.display",
-           "tqdm.auto", "torchinfo")
-MAX_OUTPUT = 256 * 1024           # characters of text output kept per cell
-MAX_IMAGE = 512 * 1024            # bytes of one PNG kept
+PRELOAD = (
+    "numpy",
+    "torch",
+    "torch.nn",
+    "torch.nn.functional",
+    "torch.utils.data",
+    "torchvision",
+    "torchvision.models",
+    "torchvision.transforms",
+    "course_utils",
+    "course_utils.checks",
+    "course_utils.shapes",
+    "course_utils.data",
+    "course_utils.train",
+    "course_utils.models",
+    "course_utils.plot",
+    "course_utils.grading",
+    "matplotlib",
+    "matplotlib.pyplot",
+    "IPython.display",
+    "tqdm.auto",
+    "torchinfo",
+)
+MAX_OUTPUT = 256 * 1024  # characters of text output kept per cell
+MAX_IMAGE = 512 * 1024  # bytes of one PNG kept
 
 
 # --------------------------------------------------------------------------------------- zygote
 def preload() -> None:
     import importlib
+
     for name in PRELOAD:
         try:
             importlib.import_module(name)
@@ -53,6 +73,7 @@ def preload() -> None:
     try:
         import torch
         from torch import nn
+
         torch.set_num_threads(1)
         x = torch.zeros(1, 2, 8, 8, requires_grad=True)
         for layer in (nn.Conv2d(2, 2, 3), nn.ConvTranspose2d(2, 2, 3), nn.MaxPool2d(2), nn.BatchNorm2d(2)):
@@ -115,6 +136,7 @@ def zygote() -> None:
 
 def _wipe_tmp() -> None:
     import shutil
+
     root = os.environ.get("GRADER_TMP", "/tmp")
     for name in os.listdir(root):
         p = os.path.join(root, name)
@@ -225,13 +247,14 @@ def serve(sock: socket.socket, start: dict) -> None:
                 continue
             if m == "op":
                 args = wire.decode(msg.get("args", ["l", []]), blobs, handle=lambda i, _: objs[i], allow_pickle=True)
-                kwargs = wire.decode(msg.get("kwargs", ["d", []]), blobs, handle=lambda i, _: objs[i],
-                                     allow_pickle=True)
+                kwargs = wire.decode(
+                    msg.get("kwargs", ["d", []]), blobs, handle=lambda i, _: objs[i], allow_pickle=True
+                )
                 target = objs[msg["target"]] if isinstance(msg.get("target"), int) else None
                 reply(_op(str(msg["op"]), target, args, kwargs, msg.get("name")))
                 continue
             raise wire.WireError(f"unknown message {m!r}")
-        except BaseException as e:                                  # noqa: BLE001 -- student code raised
+        except BaseException as e:  # noqa: BLE001 -- student code raised
             try:
                 wire.send(sock, {"m": "error", "ename": type(e).__name__, "evalue": _short(e)})
             except Exception:
@@ -256,6 +279,7 @@ def _run_cell(src: str, name: str, ns: dict, out, err) -> tuple[list, str | None
     """Execute one cell as Jupyter would (the last expression's value is shown); return its outputs."""
     import ast
     import traceback
+
     error = None
     result = []
     try:
@@ -265,9 +289,15 @@ def _run_cell(src: str, name: str, ns: dict, out, err) -> tuple[list, str | None
         if last is not None:
             value = eval(compile(ast.Expression(last.value), name, "eval"), ns)
             if value is not None:
-                result = [{"output_type": "execute_result", "execution_count": None, "metadata": {},
-                           "data": {"text/plain": _short_repr(value, 4000)}}]
-    except BaseException as e:                                       # noqa: BLE001
+                result = [
+                    {
+                        "output_type": "execute_result",
+                        "execution_count": None,
+                        "metadata": {},
+                        "data": {"text/plain": _short_repr(value, 4000)},
+                    }
+                ]
+    except BaseException as e:  # noqa: BLE001
         tb = traceback.format_exception(type(e), e, e.__traceback__)
         tb = [line for line in tb if "student_runner.py" not in line][-12:]
         error = {"output_type": "error", "ename": type(e).__name__, "evalue": _short(e), "traceback": tb}
@@ -286,13 +316,19 @@ def _figures() -> list[dict]:
     try:
         import base64
         import io
+
         for num in plt.get_fignums()[:5]:
             buf = io.BytesIO()
             plt.figure(num).savefig(buf, format="png", dpi=60)
             data = buf.getvalue()
             if len(data) <= MAX_IMAGE:
-                outs.append({"output_type": "display_data", "metadata": {},
-                             "data": {"image/png": base64.b64encode(data).decode(), "text/plain": "<Figure>"}})
+                outs.append(
+                    {
+                        "output_type": "display_data",
+                        "metadata": {},
+                        "data": {"image/png": base64.b64encode(data).decode(), "text/plain": "<Figure>"},
+                    }
+                )
         plt.close("all")
     except Exception:
         pass
@@ -310,9 +346,9 @@ def _op(op: str, target, args, kwargs, name):
         return len(target)
     if op == "iter":
         return list(_take(iter(target)))
-    if op == "call_many":                   # course_utils.checks.call_many: many cases in one message
+    if op == "call_many":  # course_utils.checks.call_many: many cases in one message
         return [target(*a, **k) for a, k in args[0]]
-    if op == "call_here":                   # a library function (ResNet) given the student's objects
+    if op == "call_here":  # a library function (ResNet) given the student's objects
         return args[0](*args[1:], **kwargs)
     if op == "repr":
         return _short_repr(target, 2000)
@@ -330,6 +366,7 @@ def _plain(x):
     """Generators and iterators are sent as lists (``model.parameters()``); the rest as it is
     (``wire`` turns subclasses such as a state_dict's OrderedDict into exact built-ins)."""
     import types
+
     if isinstance(x, (types.GeneratorType, map, filter, zip, enumerate, reversed)):
         return list(_take(x))
     return x
@@ -379,7 +416,7 @@ def formula() -> None:
             result = [fn(*a, **k) for a, k in args] if msg.get("many") else fn(*args, **kwargs)
             data, out = wire.encode(result)
             wire.send(sock, {"m": "value", "v": data}, out)
-        except BaseException as e:                                   # noqa: BLE001
+        except BaseException as e:  # noqa: BLE001
             wire.send(sock, {"m": "error", "ename": type(e).__name__, "evalue": _short(e)})
 
 

@@ -20,6 +20,7 @@ state is shared between students. In the child:
 * the verdict (passed, message, whether the failing line is in the hidden tests) is computed here
   and sent to the host, the only place it is read.
 """
+
 from __future__ import annotations
 
 import builtins
@@ -30,9 +31,13 @@ import traceback
 from autograde import reach, wire
 from course_utils.nbcells import in_hidden
 
-_BUILTIN_ERRORS = {n: getattr(builtins, n) for n in dir(builtins)
-                   if isinstance(getattr(builtins, n), type) and issubclass(getattr(builtins, n), Exception)
-                   and n not in ("SystemExit", "KeyboardInterrupt", "GeneratorExit")}
+_BUILTIN_ERRORS = {
+    n: getattr(builtins, n)
+    for n in dir(builtins)
+    if isinstance(getattr(builtins, n), type)
+    and issubclass(getattr(builtins, n), Exception)
+    and n not in ("SystemExit", "KeyboardInterrupt", "GeneratorExit")
+}
 
 
 class StudentError(Exception):
@@ -73,7 +78,7 @@ class Remote:
     def __len__(self) -> int:
         return self._conn.op("len", self)
 
-    def __bool__(self) -> bool:          # an object of the notebook is there (no remote len() for truth)
+    def __bool__(self) -> bool:  # an object of the notebook is there (no remote len() for truth)
         return True
 
     def __iter__(self):
@@ -108,8 +113,14 @@ class Conn:
 
     def op(self, op: str, target: Remote | None, args=(), kwargs=None, name=None, path=None):
         enc = wire.Encoder(allow_pickle=True, handle_id=lambda x: x._hid if type(x) is Remote else None)
-        header = {"kind": "op", "op": op, "target": target._hid if target is not None else None,
-                  "args": enc(list(args)), "kwargs": enc(dict(kwargs or {})), "name": name}
+        header = {
+            "kind": "op",
+            "op": op,
+            "target": target._hid if target is not None else None,
+            "args": enc(list(args)),
+            "kwargs": enc(dict(kwargs or {})),
+            "name": name,
+        }
         r, blobs = self.ask(header, enc.blobs)
         return self.result(r, blobs, path)
 
@@ -142,6 +153,7 @@ def run_student(begin: dict, conn: Conn) -> None:
     import inspect
 
     import course_utils.checks as checks
+
     cells = [(int(k), str(src)) for k, src in begin["cells"]]
     state = {"k": 0}
     original_getsource = inspect.getsource
@@ -177,9 +189,10 @@ def run_student(begin: dict, conn: Conn) -> None:
     inspect.getsource = getsource
     checks.formula_only, checks.student_side, checks.call_many = formula_only, student_side, call_many
     os.chdir(begin["work"])
-    os.environ["COURSE_SUBMISSION_DIR"] = begin["work"]     # course_utils.grading reads files only there
+    os.environ["COURSE_SUBMISSION_DIR"] = begin["work"]  # course_utils.grading reads files only there
     import types
-    main = types.ModuleType("__main__")                     # pickles of the set-up's classes name __main__
+
+    main = types.ModuleType("__main__")  # pickles of the set-up's classes name __main__
     sys.modules["__main__"] = main
     ns = main.__dict__
     ns["__builtins__"] = builtins
@@ -198,6 +211,7 @@ def student_names(src: str, bound: set[str]) -> list[str]:
     """Names a test cell reads that come from the student's notebook: not builtins, not the
     instructor's set-up, not assigned by the test itself."""
     import ast
+
     tree = ast.parse(src)
     loads, stores = set(), set()
     for n in ast.walk(tree):
@@ -222,10 +236,10 @@ def run_test(msg: dict, ns: dict, prelude: set[str], conn: Conn) -> dict:
             try:
                 ns[n] = conn.get(n)
             except NameError:
-                pass                                   # the test meets a NameError, or an earlier test's value
+                pass  # the test meets a NameError, or an earlier test's value
         exec(compile(src, name, "exec"), ns)
         return {"passed": True, "message": "", "hidden": False}
-    except BaseException as e:                         # noqa: BLE001 -- a failing test, whatever it raised
+    except BaseException as e:  # noqa: BLE001 -- a failing test, whatever it raised
         if isinstance(e, StudentGone):
             return {"passed": False, "message": f"not finished: {e}", "hidden": False, "gone": True}
         line = None
@@ -244,7 +258,9 @@ def warm_up() -> None:
     every student's forked child starts warm."""
     import importlib
     import inspect  # noqa: F401
+
     from autograde.student_runner import PRELOAD
+
     for name in PRELOAD + ("torch.utils.flop_counter", "course_utils.widgets", "course_utils.conv"):
         try:
             importlib.import_module(name)
@@ -252,14 +268,23 @@ def warm_up() -> None:
             pass
     import torch
     from torch import nn
+
     torch.set_num_threads(1)
     x = torch.zeros(1, 2, 8, 8)
-    for layer in (nn.Conv2d(2, 2, 3), nn.ConvTranspose2d(2, 2, 3), nn.MaxPool2d(2), nn.AvgPool2d(2), nn.BatchNorm2d(2),
-                  nn.AdaptiveAvgPool2d(1), nn.Sequential(nn.Flatten(), nn.Linear(128, 2))):
+    for layer in (
+        nn.Conv2d(2, 2, 3),
+        nn.ConvTranspose2d(2, 2, 3),
+        nn.MaxPool2d(2),
+        nn.AvgPool2d(2),
+        nn.BatchNorm2d(2),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Sequential(nn.Flatten(), nn.Linear(128, 2)),
+    ):
         with torch.no_grad():
             layer.eval()(x)
         layer.to("meta")(x.to("meta"))
     from torch.utils.flop_counter import FlopCounterMode
+
     with FlopCounterMode(display=False):
         nn.Conv2d(2, 2, 3)(x)
     torch.testing.assert_close(x, x)
@@ -270,6 +295,7 @@ def warm_up() -> None:
 def main() -> None:
     os.environ.setdefault("MPLBACKEND", "Agg")
     import matplotlib
+
     matplotlib.use("Agg")
     warm_up()
     rfd, wfd = sys.stdin.fileno(), sys.stdout.fileno()
@@ -287,7 +313,7 @@ def main() -> None:
             code = 0
             try:
                 run_student(msg, Conn(rfd, wfd))
-            except BaseException:                      # noqa: BLE001
+            except BaseException:  # noqa: BLE001
                 traceback.print_exc()
                 code = 70
             finally:

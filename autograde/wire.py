@@ -44,6 +44,7 @@ trusted side made, and the trusted side never unpickles anything.
 This module imports only the standard library at load time (torch lazily), so that the torch-free
 formula process can use it.
 """
+
 from __future__ import annotations
 
 import json
@@ -53,12 +54,12 @@ import pathlib
 import socket
 import struct
 
-MAX_FRAME = 512 * 1024 * 1024       # one message, blobs included
-MAX_HEADER = 16 * 1024 * 1024       # its JSON part
-MAX_DEPTH = 40                       # nesting of lists, tuples and dicts
-MAX_ITEMS = 1_000_000                # elements of all containers of one value
-MAX_NUMEL = 64 * 1024 * 1024         # elements of one tensor
-MAX_INT_BITS = 4096                  # ints crossing the wire
+MAX_FRAME = 512 * 1024 * 1024  # one message, blobs included
+MAX_HEADER = 16 * 1024 * 1024  # its JSON part
+MAX_DEPTH = 40  # nesting of lists, tuples and dicts
+MAX_ITEMS = 1_000_000  # elements of all containers of one value
+MAX_NUMEL = 64 * 1024 * 1024  # elements of one tensor
+MAX_INT_BITS = 4096  # ints crossing the wire
 
 
 class WireError(ValueError):
@@ -78,7 +79,7 @@ def send(sock, header: dict, blobs: list[bytes] = ()) -> None:
     elif isinstance(sock, int):
         view = memoryview(data)
         while view:
-            view = view[os.write(sock, view):]
+            view = view[os.write(sock, view) :]
     else:
         sock.write(data)
         sock.flush()
@@ -112,16 +113,31 @@ def recv(sock) -> tuple[dict, list[bytes]]:
     if not isinstance(header, dict) or not isinstance(header.get("m"), str):
         raise WireError("header without a message name")
     sizes = header.get("blobs", [])
-    if not isinstance(sizes, list) or not all(type(s) is int and 0 <= s <= MAX_FRAME for s in sizes) \
-            or sum(sizes) > MAX_FRAME:
+    if (
+        not isinstance(sizes, list)
+        or not all(type(s) is int and 0 <= s <= MAX_FRAME for s in sizes)
+        or sum(sizes) > MAX_FRAME
+    ):
         raise WireError("bad blob sizes")
     return header, [_read_exact(sock, s) for s in sizes]
 
 
 # ------------------------------------------------------------------------------------------ values
 _PATHS = (pathlib.PurePath,)
-_DTYPES = ("float16", "bfloat16", "float32", "float64", "complex64", "complex128", "uint8", "int8", "int16",
-           "int32", "int64", "bool")
+_DTYPES = (
+    "float16",
+    "bfloat16",
+    "float32",
+    "float64",
+    "complex64",
+    "complex128",
+    "uint8",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "bool",
+)
 
 
 def _float(x: float):
@@ -176,13 +192,14 @@ class Encoder:
         tensor = _torch_value(self, x, depth)
         if tensor is not None:
             return tensor
-        plain = _as_builtin(x)                 # subclasses and numpy scalars: as exact built-in values
+        plain = _as_builtin(x)  # subclasses and numpy scalars: as exact built-in values
         if plain is not _NOT_PLAIN:
             return self(plain, depth)
         if self.handle is not None:
             return self.handle(x)
         if self.allow_pickle:
             import pickle
+
             try:
                 return ["p", self.blob(pickle.dumps(x))]
             except Exception as e:
@@ -213,6 +230,7 @@ def _as_builtin(x):
 
 def _torch_value(enc: Encoder, x, depth: int):
     import sys
+
     torch = sys.modules.get("torch")
     if torch is None:
         return None
@@ -294,18 +312,22 @@ def decode(data, blobs: list[bytes], handle=None, allow_pickle: bool = False):
             return _tensor(blobs, *rest)
         if tag == "S" and len(rest) == 1 and type(rest[0]) is list and all(type(v) is int for v in rest[0]):
             import torch
+
             return torch.Size([int(v) for v in rest[0]])
         if tag == "dt" and len(rest) == 1 and rest[0] in _DTYPES:
             import torch
+
             return getattr(torch, rest[0])
         if tag == "dv" and len(rest) == 1 and type(rest[0]) is str and len(rest[0]) < 64:
             import torch
+
             return torch.device(rest[0])
         if tag == "h" and 1 <= len(rest) <= 3 and type(rest[0]) is int and handle is not None:
             name = rest[1] if len(rest) > 1 and type(rest[1]) is str else "object"
             return handle(int(rest[0]), name[:200])
         if tag == "p" and len(rest) == 1 and allow_pickle:
             import pickle
+
             return pickle.loads(_blob(blobs, rest[0]))
         raise WireError(f"not a value: tag {tag[:20]!r}")
 
@@ -328,8 +350,14 @@ def _blob(blobs: list[bytes], i) -> bytes:
 
 def _tensor(blobs, i, dtype, shape, requires_grad):
     import torch
-    if dtype not in _DTYPES or type(shape) is not list or not all(type(s) is int and 0 <= s for s in shape) \
-            or len(shape) > 16 or type(requires_grad) is not bool:
+
+    if (
+        dtype not in _DTYPES
+        or type(shape) is not list
+        or not all(type(s) is int and 0 <= s for s in shape)
+        or len(shape) > 16
+        or type(requires_grad) is not bool
+    ):
         raise WireError("bad tensor header")
     numel = math.prod(shape)
     dt = getattr(torch, dtype)
@@ -344,4 +372,3 @@ def _tensor(blobs, i, dtype, shape, requires_grad):
     if requires_grad and t.is_floating_point():
         t.requires_grad_(True)
     return t
-

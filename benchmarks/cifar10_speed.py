@@ -20,6 +20,7 @@ Writes JSON (default ``benchmarks/results/cifar10_speed-DATE.json``, not committ
 run: accuracy against wall time, final accuracy, images per second, peak memory; and the
 torch version, the hardware and the machine's load average before and after.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,7 +30,7 @@ import platform
 import resource
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
@@ -54,8 +55,13 @@ def hardware(device: torch.device) -> dict:
                 break
     except OSError:
         pass
-    info = dict(cpu=cpu, cpu_count=os.cpu_count(), torch_threads=torch.get_num_threads(),
-                platform=platform.platform(), python=platform.python_version())
+    info = dict(
+        cpu=cpu,
+        cpu_count=os.cpu_count(),
+        torch_threads=torch.get_num_threads(),
+        platform=platform.platform(),
+        python=platform.python_version(),
+    )
     try:
         info["memory_gb"] = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
     except (ValueError, OSError, AttributeError):
@@ -87,8 +93,9 @@ def reset_peak(device: torch.device) -> None:
         torch.cuda.reset_peak_memory_stats(device)
 
 
-def run_baseline(train, test, device: torch.device, budget_s: float, start: float,
-                 batch_size: int = 4, lr: float = 1e-3) -> dict:
+def run_baseline(
+    train, test, device: torch.device, budget_s: float, start: float, batch_size: int = 4, lr: float = 1e-3
+) -> dict:
     """Exercise 2-4: the tutorial net, plain SGD with momentum, until the budget is used up."""
     torch.manual_seed(0)
     net = tutorial_net(len(train.classes)).to(device)
@@ -105,7 +112,7 @@ def run_baseline(train, test, device: torch.device, budget_s: float, start: floa
         return correct / len(test)
 
     t = time.perf_counter()
-    accuracy()                                   # how long one evaluation takes: keep that in reserve
+    accuracy()  # how long one evaluation takes: keep that in reserve
     reserve = 1.5 * (time.perf_counter() - t)
     curve, seen, epoch, done = [], 0, 0, False
     train_start = time.perf_counter()
@@ -124,47 +131,94 @@ def run_baseline(train, test, device: torch.device, budget_s: float, start: floa
             n += len(y)
             seen += len(y)
         if n:
-            curve.append(dict(seconds=round(time.perf_counter() - start, 2), epoch=epoch, images=seen,
-                              test_acc=accuracy(), train_loss=loss_sum / n))
-            print("baseline", " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
-                                       for k, v in curve[-1].items()), flush=True)
+            curve.append(
+                dict(
+                    seconds=round(time.perf_counter() - start, 2),
+                    epoch=epoch,
+                    images=seen,
+                    test_acc=accuracy(),
+                    train_loss=loss_sum / n,
+                )
+            )
+            print(
+                "baseline",
+                " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in curve[-1].items()),
+                flush=True,
+            )
     train_s = time.perf_counter() - train_start
     final = curve[-1]["test_acc"] if curve else accuracy()
-    return dict(model="tutorial_net (Exercise 2-4)", params=count_params(net),
-                optimizer=dict(name="SGD", lr=lr, momentum=0.9, batch_size=batch_size),
-                final_accuracy=final, wall_seconds=round(time.perf_counter() - start, 2),
-                train_images_seen=seen, images_per_second=round(seen / max(train_s, 1e-9), 1),
-                curve=curve)
+    return dict(
+        model="tutorial_net (Exercise 2-4)",
+        params=count_params(net),
+        optimizer=dict(name="SGD", lr=lr, momentum=0.9, batch_size=batch_size),
+        final_accuracy=final,
+        wall_seconds=round(time.perf_counter() - start, 2),
+        train_images_seen=seen,
+        images_per_second=round(seen / max(train_s, 1e-9), 1),
+        curve=curve,
+    )
 
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data-root", default=None,
-                    help="folder with train/CLASS/*.jpg and test/CLASS/*.jpg, or torchvision's CIFAR-10 files")
+    ap.add_argument(
+        "--data-root",
+        default=None,
+        help="folder with train/CLASS/*.jpg and test/CLASS/*.jpg, or torchvision's CIFAR-10 files",
+    )
     ap.add_argument("--minutes", type=float, default=10.0, help="wall-time budget of each run (data loading included)")
     ap.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (auto: CUDA when available)")
     ap.add_argument("--out", default=None, help="JSON file (default benchmarks/results/cifar10_speed-DATE.json)")
     ap.add_argument("--no-baseline", action="store_true", help="skip the Exercise 2-4 baseline")
     ap.add_argument("--baseline-batch-size", type=int, default=4)
     ap.add_argument("--widths", default=None, help="recipe widths, e.g. 32,128,128 (default: by device)")
-    ap.add_argument("--epochs", type=float, default=None,
-                    help="recipe epochs; the run ends at this many epochs or at the budget, whichever comes first (default: by device)")
-    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                    help="any other RecipeConfig field, e.g. --set optimizer=muon --set batch_size=1000")
-    ap.add_argument("--bf16", choices=["auto", "on", "off"], default="auto",
-                    help="bf16 autocast for the recipe (auto: on CUDA and on CPUs with native bf16)")
-    ap.add_argument("--synthetic", action="store_true",
-                    help="use the synthetic stand-in instead of CIFAR-10 (smoke tests; accuracies are meaningless)")
-    ap.add_argument("--limit", type=int, default=None, help="use only this many train (and a fifth as many test) images: smoke tests")
+    ap.add_argument(
+        "--epochs",
+        type=float,
+        default=None,
+        help="recipe epochs; the run ends at this many epochs or at the budget, whichever comes first "
+        "(default: by device)",
+    )
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="any other RecipeConfig field, e.g. --set optimizer=muon --set batch_size=1000",
+    )
+    ap.add_argument(
+        "--bf16",
+        choices=["auto", "on", "off"],
+        default="auto",
+        help="bf16 autocast for the recipe (auto: on CUDA and on CPUs with native bf16)",
+    )
+    ap.add_argument(
+        "--synthetic",
+        action="store_true",
+        help="use the synthetic stand-in instead of CIFAR-10 (smoke tests; accuracies are meaningless)",
+    )
+    ap.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        help="use only this many train (and a fifth as many test) images: smoke tests",
+    )
     args = ap.parse_args(argv)
 
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
     budget = args.minutes * 60
-    result: dict = dict(benchmark="cifar10_speed", created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                        command=" ".join([Path(sys.argv[0]).name] + (argv if argv is not None else sys.argv[1:])),
-                        budget_minutes=args.minutes, device=str(device), torch=torch.__version__,
-                        hardware=hardware(device), load_average_before=load_average())
+    result: dict = dict(
+        benchmark="cifar10_speed",
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        command=" ".join([Path(sys.argv[0]).name] + (argv if argv is not None else sys.argv[1:])),
+        budget_minutes=args.minutes,
+        device=str(device),
+        torch=torch.__version__,
+        hardware=hardware(device),
+        load_average_before=load_average(),
+    )
     import torchvision
+
     result["torchvision"] = torchvision.__version__
 
     # ---- data (timed: both runs are charged for it)
@@ -178,8 +232,9 @@ def main(argv: list[str] | None = None) -> dict:
     if args.limit:
         train, test = train.subset(args.limit), test.subset(max(1, args.limit // 5))
     load_s = time.perf_counter() - t0
-    result["data"] = dict(source=train.source, train_images=len(train), test_images=len(test),
-                          load_seconds=round(load_s, 2))
+    result["data"] = dict(
+        source=train.source, train_images=len(train), test_images=len(test), load_seconds=round(load_s, 2)
+    )
     print(f"data: {train!r} and {test!r} loaded in {load_s:.1f} s", flush=True)
     if train.is_synthetic:
         print("WARNING: synthetic stand-in data, the accuracies say nothing about CIFAR-10", flush=True)
@@ -193,18 +248,27 @@ def main(argv: list[str] | None = None) -> dict:
     for item in args.set:
         name, _, value = item.partition("=")
         kind = type(getattr(RecipeConfig, name))
-        changes[name] = value if kind is str else (value.lower() in ("1", "true", "yes")) if kind is bool else kind(value)
+        changes[name] = (
+            value if kind is str else (value.lower() in ("1", "true", "yes")) if kind is bool else kind(value)
+        )
     if args.bf16 != "auto":
         changes["bf16"] = args.bf16 == "on"
     cfg = RecipeConfig.for_device(device, **changes)
     reset_peak(device)
     r = train_recipe(train, test, cfg, device=device, budget_s=budget, start_time=t0)
     train_s = r.seconds - load_s
-    result["recipe"] = dict(model="course_utils.recipe.recipe_net", params=count_params(r.model),
-                            config=r.config, final_accuracy=r.accuracy, final_tta_level=cfg.tta_level,
-                            wall_seconds=round(r.seconds, 2), train_images_seen=r.images_seen,
-                            images_per_second=round(r.images_seen / max(train_s, 1e-9), 1),
-                            curve=r.curve, **peak_memory(device))
+    result["recipe"] = dict(
+        model="course_utils.recipe.recipe_net",
+        params=count_params(r.model),
+        config=r.config,
+        final_accuracy=r.accuracy,
+        final_tta_level=cfg.tta_level,
+        wall_seconds=round(r.seconds, 2),
+        train_images_seen=r.images_seen,
+        images_per_second=round(r.images_seen / max(train_s, 1e-9), 1),
+        curve=r.curve,
+        **peak_memory(device),
+    )
     del r
 
     # ---- the baseline, same budget, charged the same loading time
@@ -215,8 +279,11 @@ def main(argv: list[str] | None = None) -> dict:
         result["baseline"] = dict(b, **peak_memory(device))
     result["load_average_after"] = load_average()
 
-    out = Path(args.out) if args.out else (REPO / "benchmarks" / "results" /
-                                           f"cifar10_speed-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json")
+    out = (
+        Path(args.out)
+        if args.out
+        else (REPO / "benchmarks" / "results" / f"cifar10_speed-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json")
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
     line = f"recipe {result['recipe']['final_accuracy']:.4f} in {result['recipe']['wall_seconds']:.0f} s"

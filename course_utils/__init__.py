@@ -26,13 +26,27 @@ Example:
     >>> _ = seed_everything(0); get_device().type in ("cpu", "cuda", "mps")
     True
 """
+
 from .data import ImageData, TensorLoader, load_dataset, quick_mode, synthetic_dataset
-from .train import History, evaluate, fit, get_device, load_checkpoint, save_checkpoint, seed_everything
 from .shapes import count_macs, count_params, layer_table, output_size
+from .train import History, evaluate, fit, get_device, load_checkpoint, save_checkpoint, seed_everything
 
 __version__ = "0.1.0"
 __all__ = [
-    "ImageData", "TensorLoader", "load_dataset", "quick_mode", "synthetic_dataset",
-    "History", "evaluate", "fit", "get_device", "load_checkpoint", "save_checkpoint",
-    "seed_everything", "count_macs", "count_params", "layer_table", "output_size",
+    "ImageData",
+    "TensorLoader",
+    "load_dataset",
+    "quick_mode",
+    "synthetic_dataset",
+    "History",
+    "evaluate",
+    "fit",
+    "get_device",
+    "load_checkpoint",
+    "save_checkpoint",
+    "seed_everything",
+    "count_macs",
+    "count_params",
+    "layer_table",
+    "output_size",
 ]

@@ -22,9 +22,10 @@ Example:
     >>> import torch
     >>> check_close(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.0]), "relu([1, 2])")
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -43,8 +44,9 @@ def check_shape(t: torch.Tensor, expected: Sequence[int], what: str = "tensor") 
         raise AssertionError(f"{what}: expected shape {tuple(expected)}, got {tuple(t.shape)}")
 
 
-def check_close(actual: torch.Tensor, expected: torch.Tensor, what: str = "result",
-                rtol: float = 1e-5, atol: float = 1e-6) -> None:
+def check_close(
+    actual: torch.Tensor, expected: torch.Tensor, what: str = "result", rtol: float = 1e-5, atol: float = 1e-6
+) -> None:
     """Raise ``AssertionError`` unless ``actual`` matches ``expected`` in shape and value (with tolerance).
 
     The message gives the shape or the largest difference and where it is.
@@ -68,7 +70,8 @@ def check_close(actual: torch.Tensor, expected: torch.Tensor, what: str = "resul
         raise AssertionError(
             f"{what}: {int(bad.sum())} of {bad.numel()} values differ; the largest difference is "
             f"{diff.flatten()[i].item():.3g} at index {idx}: expected {e.flatten()[i].item():.6g}, "
-            f"got {a.flatten()[i].item():.6g}")
+            f"got {a.flatten()[i].item():.6g}"
+        )
 
 
 def check_equal(actual: object, expected: object, what: str = "result") -> None:

@@ -16,9 +16,10 @@ Example:
     >>> conv_matrix(w, (4, 4)).shape        # 4x4 input, 3x3 kernel: 2x2 = 4 outputs, 16 inputs
     torch.Size([4, 16])
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -51,8 +52,9 @@ def kernel_positions(i: int, k: int, s: int = 1, p: int = 0, d: int = 1) -> list
     return [[j * s - p + t * d for t in range(k)] for j in range(o)]
 
 
-def conv_matrix(weight: torch.Tensor, input_size: IntOrPair, stride: IntOrPair = 1,
-                padding: IntOrPair = 0, dilation: IntOrPair = 1) -> torch.Tensor:
+def conv_matrix(
+    weight: torch.Tensor, input_size: IntOrPair, stride: IntOrPair = 1, padding: IntOrPair = 0, dilation: IntOrPair = 1
+) -> torch.Tensor:
     """The matrix of a 2-D convolution (PyTorch's cross-correlation, without bias).
 
     Args:
@@ -82,13 +84,13 @@ def conv_matrix(weight: torch.Tensor, input_size: IntOrPair, stride: IntOrPair =
     (ph, pw), (dh, dw) = _pair(padding, "padding", 0), _pair(dilation, "dilation", 1)
     oh, ow = output_size(H, kh, sh, ph, dh), output_size(W, kw, sw, pw, dw)
     C = torch.zeros(c_out * oh * ow, c_in * H * W, dtype=w.dtype, device=w.device)
-    co = torch.arange(c_out).view(-1, 1, 1, 1)          # broadcast over (C_out, C_in, oH, oW)
+    co = torch.arange(c_out).view(-1, 1, 1, 1)  # broadcast over (C_out, C_in, oH, oW)
     ci = torch.arange(c_in).view(1, -1, 1, 1)
     oy = torch.arange(oh).view(1, 1, -1, 1)
     ox = torch.arange(ow).view(1, 1, 1, -1)
     for a in range(kh):
         for b in range(kw):
-            iy, ix = oy * sh - ph + a * dh, ox * sw - pw + b * dw       # input pixel this tap reads
+            iy, ix = oy * sh - ph + a * dh, ox * sw - pw + b * dw  # input pixel this tap reads
             inside = ((iy >= 0) & (iy < H) & (ix >= 0) & (ix < W)).expand(c_out, c_in, oh, ow)
             rows = (co * oh * ow + oy * ow + ox).expand(c_out, c_in, oh, ow)
             cols = (ci * H * W + iy * W + ix).expand(c_out, c_in, oh, ow)
@@ -133,8 +135,12 @@ def sharing_params(in_shape: Sequence[int], out_shape: Sequence[int], k: int) ->
     (c_in, h, w), (c_out, oh, ow) = tuple(in_shape), tuple(out_shape)
     per_filter = k * k * c_in + 1
     outputs = c_out * oh * ow
-    return {"shared": per_filter * c_out, "unshared": per_filter * outputs,
-            "dense_weights": c_in * h * w * outputs, "dense": c_in * h * w * outputs + outputs}
+    return {
+        "shared": per_filter * c_out,
+        "unshared": per_filter * outputs,
+        "dense_weights": c_in * h * w * outputs,
+        "dense": c_in * h * w * outputs + outputs,
+    }
 
 
 @torch.no_grad()
@@ -155,20 +161,33 @@ def fold_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
     if not isinstance(conv, nn.Conv2d) or not isinstance(bn, nn.BatchNorm2d):
         raise TypeError(f"expected (nn.Conv2d, nn.BatchNorm2d), got ({type(conv).__name__}, {type(bn).__name__})")
     if bn.num_features != conv.out_channels:
-        raise ValueError(f"BatchNorm2d has {bn.num_features} features but the convolution has "
-                         f"{conv.out_channels} output channels")
+        raise ValueError(
+            f"BatchNorm2d has {bn.num_features} features but the convolution has {conv.out_channels} output channels"
+        )
     if bn.running_mean is None or bn.running_var is None:
-        raise ValueError("BatchNorm2d(track_running_stats=False) normalizes with each batch's own "
-                         "statistics, even in eval mode; there is nothing fixed to fold")
+        raise ValueError(
+            "BatchNorm2d(track_running_stats=False) normalizes with each batch's own "
+            "statistics, even in eval mode; there is nothing fixed to fold"
+        )
     w = conv.weight
     ones, zeros = torch.ones_like(bn.running_var), torch.zeros_like(bn.running_mean)
     gamma = bn.weight if bn.weight is not None else ones
     beta = bn.bias if bn.bias is not None else zeros
     bias = conv.bias if conv.bias is not None else zeros
     scale = gamma / torch.sqrt(bn.running_var + bn.eps)
-    fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
-                      conv.dilation, conv.groups, bias=True, padding_mode=conv.padding_mode,
-                      device=w.device, dtype=w.dtype)
+    fused = nn.Conv2d(
+        conv.in_channels,
+        conv.out_channels,
+        conv.kernel_size,
+        conv.stride,
+        conv.padding,
+        conv.dilation,
+        conv.groups,
+        bias=True,
+        padding_mode=conv.padding_mode,
+        device=w.device,
+        dtype=w.dtype,
+    )
     fused.weight.copy_(w * scale.view(-1, 1, 1, 1))
     fused.bias.copy_((bias - bn.running_mean) * scale + beta)
     return fused.eval()

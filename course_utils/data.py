@@ -17,34 +17,57 @@ translate, random erasing) are tensor operations, with no per-image PIL work.
 Taught in ``00_setup`` (where the data comes from) and ``07_training_cnns``
 (why in-memory tensors make a CPU fast).
 """
+
 from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import torch
 import torch.nn.functional as F
 
 __all__ = [
-    "DATASETS", "ImageData", "DataNotFoundError", "data_root", "quick_mode",
-    "load_dataset", "load_image_folder", "synthetic_dataset", "TensorLoader",
+    "DATASETS",
+    "ImageData",
+    "DataNotFoundError",
+    "data_root",
+    "quick_mode",
+    "load_dataset",
+    "load_image_folder",
+    "synthetic_dataset",
+    "TensorLoader",
     "augment_batch",
 ]
 
-CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer",
-                   "dog", "frog", "horse", "ship", "truck"]
-FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+FASHION_CLASSES = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
 
 # name -> (image shape C,H,W; class names; train size; test size; mean; std)
 DATASETS: dict[str, dict] = {
-    "cifar10": dict(shape=(3, 32, 32), classes=CIFAR10_CLASSES, sizes=(50_000, 10_000),
-                    mean=(0.4914, 0.4822, 0.4465), std=(0.2470, 0.2435, 0.2616)),
-    "fashion_mnist": dict(shape=(1, 28, 28), classes=FASHION_CLASSES, sizes=(60_000, 10_000),
-                          mean=(0.2860,), std=(0.3530,)),
+    "cifar10": dict(
+        shape=(3, 32, 32),
+        classes=CIFAR10_CLASSES,
+        sizes=(50_000, 10_000),
+        mean=(0.4914, 0.4822, 0.4465),
+        std=(0.2470, 0.2435, 0.2616),
+    ),
+    "fashion_mnist": dict(
+        shape=(1, 28, 28), classes=FASHION_CLASSES, sizes=(60_000, 10_000), mean=(0.2860,), std=(0.3530,)
+    ),
 }
 
 SYNTHETIC_BANNER = (
@@ -91,16 +114,17 @@ class ImageData:
     def is_synthetic(self) -> bool:
         return self.source == "synthetic"
 
-    def subset(self, n: int, seed: int = 0) -> "ImageData":
+    def subset(self, n: int, seed: int = 0) -> ImageData:
         """The first ``n`` images after a seeded shuffle (same classes and stats)."""
         g = torch.Generator().manual_seed(seed)
         idx = torch.randperm(len(self), generator=g)[:n]
-        return ImageData(self.images[idx], self.labels[idx], self.classes, self.source,
-                         self.mean, self.std)
+        return ImageData(self.images[idx], self.labels[idx], self.classes, self.source, self.mean, self.std)
 
     def __repr__(self) -> str:
-        return (f"ImageData({len(self)} images of {tuple(self.images.shape[1:])}, "
-                f"{len(self.classes)} classes, source={self.source!r})")
+        return (
+            f"ImageData({len(self)} images of {tuple(self.images.shape[1:])}, "
+            f"{len(self.classes)} classes, source={self.source!r})"
+        )
 
 
 def quick_mode() -> bool:
@@ -155,8 +179,9 @@ def _find_image_folder(root: Path, name: str, split: str) -> Path | None:
     return None
 
 
-def load_image_folder(folder: str | os.PathLike, classes: list[str] | None = None,
-                      cache: bool = True) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+def load_image_folder(
+    folder: str | os.PathLike, classes: list[str] | None = None, cache: bool = True
+) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     """Decode an ImageFolder tree ``folder/CLASS/*.jpg|png`` into uint8 tensors.
 
     The decoded tensors are cached next to nothing in the folder itself: the cache
@@ -179,13 +204,16 @@ def load_image_folder(folder: str | os.PathLike, classes: list[str] | None = Non
     missing = [c for c in classes if c not in found]
     if missing:
         raise DataNotFoundError(f"{folder} lacks class folders {missing}; it has {found}")
-    files = [(f, i) for i, c in enumerate(classes)
-             for f in sorted((folder / c).iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES]
+    files = [
+        (f, i)
+        for i, c in enumerate(classes)
+        for f in sorted((folder / c).iterdir())
+        if f.suffix.lower() in IMAGE_SUFFIXES
+    ]
     if not files:
         raise DataNotFoundError(f"no .jpg/.png images under {folder}/CLASS/")
     stat = folder.stat()
-    cache_file = (data_root() / "cache" /
-                  f"{folder.parent.name}-{folder.name}-{len(files)}-{int(stat.st_mtime)}.pt")
+    cache_file = data_root() / "cache" / f"{folder.parent.name}-{folder.name}-{len(files)}-{int(stat.st_mtime)}.pt"
     if cache and cache_file.exists():
         blob = torch.load(cache_file)
         return blob["images"], blob["labels"], blob["classes"]
@@ -211,16 +239,15 @@ def load_image_folder(folder: str | os.PathLike, classes: list[str] | None = Non
 def _torchvision_dataset(name: str, root: Path, train: bool, download: bool):
     import torchvision
 
-    cls = {"cifar10": torchvision.datasets.CIFAR10,
-           "fashion_mnist": torchvision.datasets.FashionMNIST}[name]
+    cls = {"cifar10": torchvision.datasets.CIFAR10, "fashion_mnist": torchvision.datasets.FashionMNIST}[name]
     return cls(str(root), train=train, download=download)
 
 
 def _from_torchvision(ds, name: str) -> tuple[torch.Tensor, torch.Tensor]:
     data = torch.as_tensor(ds.data)
-    if data.ndim == 4:          # CIFAR-10: (N, H, W, C) numpy
+    if data.ndim == 4:  # CIFAR-10: (N, H, W, C) numpy
         images = data.permute(0, 3, 1, 2).contiguous()
-    else:                       # MNIST-like: (N, H, W)
+    else:  # MNIST-like: (N, H, W)
         images = data.unsqueeze(1).contiguous()
     labels = torch.as_tensor(ds.targets, dtype=torch.int64)
     return images.to(torch.uint8), labels
@@ -235,8 +262,9 @@ def _network_available(host: str = "www.cs.toronto.edu", timeout: float = 3.0) -
 
 
 # --------------------------------------------------------------------------- synthetic stand-in
-def synthetic_dataset(name: str, split: str = "train", n: int | None = None,
-                      seed: int = 0, announce: bool = False) -> ImageData:
+def synthetic_dataset(
+    name: str, split: str = "train", n: int | None = None, seed: int = 0, announce: bool = False
+) -> ImageData:
     """A deterministic, learnable stand-in with the shapes, dtype and classes of ``name``.
 
     Every class has its own smooth colour field and stripe orientation; each image is
@@ -266,14 +294,16 @@ def synthetic_dataset(name: str, split: str = "train", n: int | None = None,
     K = len(spec["classes"])
     # class patterns: fixed by the data set, independent of seed and split
     g = torch.Generator().manual_seed(1234)
-    fields = F.interpolate(torch.rand(K, C, 4, 4, generator=g), size=(H, W), mode="bicubic",
-                           align_corners=False)
+    fields = F.interpolate(torch.rand(K, C, 4, 4, generator=g), size=(H, W), mode="bicubic", align_corners=False)
     yy, xx = torch.meshgrid(torch.linspace(-1, 1, H), torch.linspace(-1, 1, W), indexing="ij")
     angles = torch.arange(K) * torch.pi / K
     freqs = 2.0 + torch.rand(K, generator=g) * 3.0
-    stripes = torch.sin(freqs[:, None, None] * torch.pi *
-                        (xx * torch.cos(angles)[:, None, None] + yy * torch.sin(angles)[:, None, None]))
-    patterns = 0.6 * fields + 0.4 * (0.5 + 0.5 * stripes[:, None])          # (K, C, H, W) in [0, 1]
+    stripes = torch.sin(
+        freqs[:, None, None]
+        * torch.pi
+        * (xx * torch.cos(angles)[:, None, None] + yy * torch.sin(angles)[:, None, None])
+    )
+    patterns = 0.6 * fields + 0.4 * (0.5 + 0.5 * stripes[:, None])  # (K, C, H, W) in [0, 1]
 
     g = torch.Generator().manual_seed(seed * 2 + (0 if train else 1) + 7)
     labels = torch.arange(n) % K
@@ -286,23 +316,27 @@ def synthetic_dataset(name: str, split: str = "train", n: int | None = None,
     x = (x - 0.5) * contrast + 0.5 + brightness
     x = x + 0.12 * torch.randn(x.shape, generator=g)
     shifts = torch.randint(-4, 5, (n, 2), generator=g)
-    for dy in range(-4, 5):          # group images by shift: 81 rolls, not n
+    for dy in range(-4, 5):  # group images by shift: 81 rolls, not n
         for dx in range(-4, 5):
             m = (shifts[:, 0] == dy) & (shifts[:, 1] == dx)
             if m.any():
                 x[m] = torch.roll(x[m], shifts=(dy, dx), dims=(2, 3))
     images = (x.clamp(0, 1) * 255).round().to(torch.uint8)
-    data = ImageData(images, labels.to(torch.int64), list(spec["classes"]), "synthetic",
-                     spec["mean"], spec["std"])
+    data = ImageData(images, labels.to(torch.int64), list(spec["classes"]), "synthetic", spec["mean"], spec["std"])
     if announce:
         print(SYNTHETIC_BANNER.format(name=key, split=split, n=n))
     return data
 
 
 # --------------------------------------------------------------------------- the one entry point
-def load_dataset(name: str, split: str = "train", root: str | os.PathLike | None = None,
-                 download: bool | None = None, synthetic: bool | None = None,
-                 synthetic_size: int | None = None) -> ImageData:
+def load_dataset(
+    name: str,
+    split: str = "train",
+    root: str | os.PathLike | None = None,
+    download: bool | None = None,
+    synthetic: bool | None = None,
+    synthetic_size: int | None = None,
+) -> ImageData:
     """Load CIFAR-10 or Fashion-MNIST into memory, from the first source that has it.
 
     Args:
@@ -321,7 +355,8 @@ def load_dataset(name: str, split: str = "train", root: str | os.PathLike | None
             the message says where it looked and how to get the data.
 
     Example:
-        >>> d = load_dataset("cifar10", "test", root="/nonexistent", synthetic=True, synthetic_size=10)  # doctest: +ELLIPSIS
+        >>> d = load_dataset("cifar10", "test", root="/nonexistent",  # doctest: +ELLIPSIS
+        ...                  synthetic=True, synthetic_size=10)
         ===...
         >>> d.images.shape
         torch.Size([10, 3, 32, 32])
@@ -338,11 +373,11 @@ def load_dataset(name: str, split: str = "train", root: str | os.PathLike | None
     folder = _find_image_folder(base, key, split)
     looked.append(f"an image folder {base}/[{key}/]{split}/CLASS/*.jpg")
     if folder is not None:
-        images, labels, classes = load_image_folder(folder, classes=spec["classes"]
-                                                    if key == "cifar10" else None)
+        images, labels, classes = load_image_folder(folder, classes=spec["classes"] if key == "cifar10" else None)
         if tuple(images.shape[1:]) != spec["shape"]:
-            raise ValueError(f"{folder} holds images of shape {tuple(images.shape[1:])}, "
-                             f"but {key} images are {spec['shape']}")
+            raise ValueError(
+                f"{folder} holds images of shape {tuple(images.shape[1:])}, but {key} images are {spec['shape']}"
+            )
         return ImageData(images, labels, classes, "image_folder", spec["mean"], spec["std"])
 
     looked.append(f"torchvision's {key} files under {base}")
@@ -359,8 +394,7 @@ def load_dataset(name: str, split: str = "train", root: str | os.PathLike | None
             try:
                 ds = _torchvision_dataset(key, base, train, download=True)
                 images, labels = _from_torchvision(ds, key)
-                return ImageData(images, labels, list(spec["classes"]), "torchvision",
-                                 spec["mean"], spec["std"])
+                return ImageData(images, labels, list(spec["classes"]), "torchvision", spec["mean"], spec["std"])
             except Exception as e:  # network dropped half way, disk full, ...
                 looked[-1] += f" (failed: {e})"
         else:
@@ -370,8 +404,9 @@ def load_dataset(name: str, split: str = "train", root: str | os.PathLike | None
         return synthetic_dataset(key, split, n=synthetic_size, announce=True)
 
     raise DataNotFoundError(
-        f"{key} ({split}) not found. Looked for:\n  - " + "\n  - ".join(looked) +
-        "\nTo fix: run once with download=True where there is internet, or copy the data "
+        f"{key} ({split}) not found. Looked for:\n  - "
+        + "\n  - ".join(looked)
+        + "\nTo fix: run once with download=True where there is internet, or copy the data "
         "there (torchvision's files or an image folder), or set COURSE_DATA_DIR to where "
         "it is. To practise without it, pass synthetic=True or set COURSE_QUICK=1 "
         "(a synthetic stand-in, NOT the real data)."
@@ -379,8 +414,9 @@ def load_dataset(name: str, split: str = "train", root: str | os.PathLike | None
 
 
 # --------------------------------------------------------------------------- batches of tensors
-def augment_batch(x: torch.Tensor, flip: bool = True, translate: int = 0,
-                  erase: float = 0.0, generator: torch.Generator | None = None) -> torch.Tensor:
+def augment_batch(
+    x: torch.Tensor, flip: bool = True, translate: int = 0, erase: float = 0.0, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Augment a batch of images on tensors: horizontal flip, translation with reflect padding, random erasing.
 
     Args:
@@ -407,11 +443,11 @@ def augment_batch(x: torch.Tensor, flip: bool = True, translate: int = 0,
         dy = torch.randint(0, 2 * t + 1, (N,), generator=generator)
         dx = torch.randint(0, 2 * t + 1, (N,), generator=generator)
         out = torch.empty_like(x)
-        for sy in range(2 * t + 1):           # one slice per offset pair, not per image
+        for sy in range(2 * t + 1):  # one slice per offset pair, not per image
             for sx in range(2 * t + 1):
                 m = ((dy == sy) & (dx == sx)).to(dev)
                 if m.any():
-                    out[m] = padded[m, :, sy:sy + H, sx:sx + W]
+                    out[m] = padded[m, :, sy : sy + H, sx : sx + W]
         x = out
     if erase > 0:
         area = (0.0625 + 0.1875 * torch.rand(N, generator=generator)) * H * W
@@ -452,9 +488,17 @@ class TensorLoader:
         (torch.Size([4, 3, 32, 32]), torch.float32, torch.Size([4]))
     """
 
-    def __init__(self, data: ImageData, batch_size: int = 256, shuffle: bool = False,
-                 augment: dict | None = None, device: str | torch.device = "cpu",
-                 drop_last: bool = False, seed: int = 0, channels_last: bool = False):
+    def __init__(
+        self,
+        data: ImageData,
+        batch_size: int = 256,
+        shuffle: bool = False,
+        augment: dict | None = None,
+        device: str | torch.device = "cpu",
+        drop_last: bool = False,
+        seed: int = 0,
+        channels_last: bool = False,
+    ):
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         self.data, self.batch_size, self.shuffle = data, batch_size, shuffle
@@ -478,15 +522,18 @@ class TensorLoader:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n = len(self.labels)
-        order = (torch.randperm(n, generator=self.generator).to(self.device) if self.shuffle
-                 else torch.arange(n, device=self.device))
+        order = (
+            torch.randperm(n, generator=self.generator).to(self.device)
+            if self.shuffle
+            else torch.arange(n, device=self.device)
+        )
         augment = dict(self.augment or {})
         alternate = augment.get("flip") == "alternate"
         if alternate:
             augment["flip"] = False
         self.epoch += 1
         for b in range(len(self)):
-            idx = order[b * self.batch_size:(b + 1) * self.batch_size]
+            idx = order[b * self.batch_size : (b + 1) * self.batch_size]
             x = self.images[idx].float().div_(255)
             if alternate:
                 m = self.flipped[idx] ^ (self.epoch % 2 == 0)

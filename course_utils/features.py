@@ -18,20 +18,32 @@ Example:
     >>> {k: tuple(v.shape) for k, v in maps.items()}
     {'conv1': (1, 8, 32, 32), 'layer3': (1, 32, 8, 8)}
 """
+
 from __future__ import annotations
 
 import re
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["FeatureModel", "pretrained_weights_file", "small_cnn", "load_feature_model", "prepare_images",
-           "feature_maps", "torchvision_layer", "embed", "cosine_similarity_matrix", "plot_similarity", "top_classes"]
+__all__ = [
+    "FeatureModel",
+    "pretrained_weights_file",
+    "small_cnn",
+    "load_feature_model",
+    "prepare_images",
+    "feature_maps",
+    "torchvision_layer",
+    "embed",
+    "cosine_similarity_matrix",
+    "plot_similarity",
+    "top_classes",
+]
 
 
 @dataclass
@@ -60,7 +72,9 @@ class FeatureModel:
     resize: int | None = None
 
     def __repr__(self) -> str:
-        return f"FeatureModel({self.description}, {len(self.classes)} classes, input {self.input_size}x{self.input_size})"
+        return (
+            f"FeatureModel({self.description}, {len(self.classes)} classes, input {self.input_size}x{self.input_size})"
+        )
 
 
 def pretrained_weights_file(weights=None) -> Path:
@@ -88,15 +102,31 @@ def small_cnn(num_classes: int = 10, width: int = 32) -> nn.Sequential:
         >>> small_cnn()(torch.zeros(2, 3, 32, 32)).shape
         torch.Size([2, 10])
     """
+
     def stage(c_in: int, c_out: int, stride: int) -> nn.Sequential:
-        return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(),
-                             nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU())
+        return nn.Sequential(
+            nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False),
+            nn.BatchNorm2d(c_out),
+            nn.ReLU(),
+            nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False),
+            nn.BatchNorm2d(c_out),
+            nn.ReLU(),
+        )
 
     w = width
-    return nn.Sequential(OrderedDict(
-        conv1=nn.Conv2d(3, w, 3, padding=1, bias=False), bn1=nn.BatchNorm2d(w), relu=nn.ReLU(),
-        layer1=stage(w, w, 1), layer2=stage(w, 2 * w, 2), layer3=stage(2 * w, 4 * w, 2),
-        avgpool=nn.AdaptiveAvgPool2d(1), flatten=nn.Flatten(), fc=nn.Linear(4 * w, num_classes)))
+    return nn.Sequential(
+        OrderedDict(
+            conv1=nn.Conv2d(3, w, 3, padding=1, bias=False),
+            bn1=nn.BatchNorm2d(w),
+            relu=nn.ReLU(),
+            layer1=stage(w, w, 1),
+            layer2=stage(w, 2 * w, 2),
+            layer3=stage(2 * w, 4 * w, 2),
+            avgpool=nn.AdaptiveAvgPool2d(1),
+            flatten=nn.Flatten(),
+            fc=nn.Linear(4 * w, num_classes),
+        )
+    )
 
 
 def _load_resnet50(path: Path) -> nn.Module:
@@ -107,8 +137,10 @@ def _load_resnet50(path: Path) -> nn.Module:
         state = torch.load(path, map_location="cpu", weights_only=True)
         net.load_state_dict(state)
     except Exception as e:
-        raise ValueError(f"{path} is not a usable ResNet-50 weights file ({type(e).__name__}: {e}); "
-                         "delete it and let torchvision download it again") from None
+        raise ValueError(
+            f"{path} is not a usable ResNet-50 weights file ({type(e).__name__}: {e}); "
+            "delete it and let torchvision download it again"
+        ) from None
     return net.eval()
 
 
@@ -120,13 +152,20 @@ def _train_small_cnn(train_data, epochs: int, width: int, batch_size: int, seed:
     net = small_cnn(len(train_data.classes), width)
     loader = TensorLoader(train_data, batch_size, shuffle=True, augment=dict(flip=True), seed=seed)
     opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4)
-    fit(net, loader, epochs=epochs, optimizer=opt, scheduler=warmup_cosine(opt, epochs * len(loader)),
-        device="cpu")                   # a progress bar where someone watches (show_progress)
+    fit(
+        net, loader, epochs=epochs, optimizer=opt, scheduler=warmup_cosine(opt, epochs * len(loader)), device="cpu"
+    )  # a progress bar where someone watches (show_progress)
     return net.eval()
 
 
-def load_feature_model(pretrained: bool | None = None, train_data=None, epochs: int = 2, width: int = 32,
-                       batch_size: int = 128, seed: int = 0) -> FeatureModel:
+def load_feature_model(
+    pretrained: bool | None = None,
+    train_data=None,
+    epochs: int = 2,
+    width: int = 32,
+    batch_size: int = 128,
+    seed: int = 0,
+) -> FeatureModel:
     """The model to look inside: the cached pretrained ResNet-50, or else a small CNN trained now.
 
     Args:
@@ -151,11 +190,18 @@ def load_feature_model(pretrained: bool | None = None, train_data=None, epochs: 
     path = pretrained_weights_file()
     if pretrained is None:
         pretrained = path.is_file() and not quick_mode()
-        why = ("its weights are in the cache" if pretrained else
-               "quick mode" if path.is_file() else f"no pretrained weights at {path}")
+        why = (
+            "its weights are in the cache"
+            if pretrained
+            else "quick mode"
+            if path.is_file()
+            else f"no pretrained weights at {path}"
+        )
     elif pretrained and not path.is_file():
-        raise FileNotFoundError(f"no ResNet-50 weights at {path}. On a machine with internet, run "
-                                "`torchvision.models.resnet50(weights='DEFAULT')` once to fill the cache.")
+        raise FileNotFoundError(
+            f"no ResNet-50 weights at {path}. On a machine with internet, run "
+            "`torchvision.models.resnet50(weights='DEFAULT')` once to fill the cache."
+        )
     else:
         why = "asked for"
     if pretrained:
@@ -164,20 +210,37 @@ def load_feature_model(pretrained: bool | None = None, train_data=None, epochs: 
         w = ResNet50_Weights.DEFAULT
         print(f"Using torchvision's pretrained ResNet-50 ({w.name}, ImageNet) -- {why}.")
         t = w.transforms()
-        return FeatureModel(_load_resnet50(path), True, f"ResNet-50 pretrained on ImageNet ({w.name})",
-                            list(w.meta["categories"]), t.crop_size[0], tuple(t.mean), tuple(t.std),
-                            ["conv1", "layer1", "layer2", "layer3", "layer4"], t.resize_size[0])
+        return FeatureModel(
+            _load_resnet50(path),
+            True,
+            f"ResNet-50 pretrained on ImageNet ({w.name})",
+            list(w.meta["categories"]),
+            t.crop_size[0],
+            tuple(t.mean),
+            tuple(t.std),
+            ["conv1", "layer1", "layer2", "layer3", "layer4"],
+            t.resize_size[0],
+        )
     if train_data is None:
         from .data import load_dataset
+
         train_data = load_dataset("cifar10", "train")
     if tuple(train_data.images.shape[1:]) != (3, 32, 32):
         raise ValueError(f"the small CNN trains on 32x32 RGB images, got {tuple(train_data.images.shape[1:])}")
-    print(f"Using a small CNN trained now for {epochs} epoch(s) on {len(train_data)} {train_data.source} "
-          f"images ({why}).")
+    print(
+        f"Using a small CNN trained now for {epochs} epoch(s) on {len(train_data)} {train_data.source} images ({why})."
+    )
     net = _train_small_cnn(train_data, epochs, width, batch_size, seed)
-    return FeatureModel(net, False, f"small CNN trained on {len(train_data)} {train_data.source} CIFAR-10 images",
-                        list(train_data.classes), 32, tuple(train_data.mean), tuple(train_data.std),
-                        ["conv1", "layer1", "layer2", "layer3"])
+    return FeatureModel(
+        net,
+        False,
+        f"small CNN trained on {len(train_data)} {train_data.source} CIFAR-10 images",
+        list(train_data.classes),
+        32,
+        tuple(train_data.mean),
+        tuple(train_data.std),
+        ["conv1", "layer1", "layer2", "layer3"],
+    )
 
 
 def prepare_images(fm: FeatureModel, images: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -296,8 +359,7 @@ def plot_similarity(S: torch.Tensor, names: Sequence[str], title: str = "cosine 
     mid = (min(0.0, S.min().item()) + 1) / 2
     for i in range(len(S)):
         for j in range(len(S)):
-            ax.text(j, i, f"{S[i, j]:.2f}", ha="center", va="center", fontsize=6,
-                    color="w" if S[i, j] < mid else "k")
+            ax.text(j, i, f"{S[i, j]:.2f}", ha="center", va="center", fontsize=6, color="w" if S[i, j] < mid else "k")
     fig.colorbar(im, ax=ax, shrink=0.8)
     ax.set_title(title)
     fig.tight_layout()

@@ -15,11 +15,12 @@ Example:
     ...     print(str(e).splitlines()[0])
     no checkpoint at no_such_file.pt: train your model and save it with save_checkpoint first
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
@@ -61,17 +62,19 @@ def load_model(path: str | os.PathLike, build_model: Callable[[], nn.Module]) ->
     Raises :class:`CheckpointError` (never anything else) when that is not possible.
     """
     path = Path(path)
-    inside = os.environ.get("COURSE_SUBMISSION_DIR")      # set by the autograder: the submission's own files
+    inside = os.environ.get("COURSE_SUBMISSION_DIR")  # set by the autograder: the submission's own files
     if inside and not path.resolve().is_relative_to(Path(inside).resolve()):
         raise CheckpointError(f"the checkpoint must be a file handed in with the notebook, not {path}")
     if not path.is_file():
-        raise CheckpointError(f"no checkpoint at {path}: train your model and save it with "
-                              f"save_checkpoint first\n(the autograder does not train; it only loads this file)")
+        raise CheckpointError(
+            f"no checkpoint at {path}: train your model and save it with "
+            f"save_checkpoint first\n(the autograder does not train; it only loads this file)"
+        )
     try:
         model = build_model()
     except Exception as e:
         raise CheckpointError(f"build_model() failed ({type(e).__name__}: {e}); fix it first") from None
-    if not isinstance(model, nn.Module) and not getattr(type(model), "stand_in", False):   # autograder stand-in
+    if not isinstance(model, nn.Module) and not getattr(type(model), "stand_in", False):  # autograder stand-in
         raise CheckpointError(f"build_model() must return an nn.Module, got {type(model).__name__}")
     try:
         load_checkpoint(path, model)
@@ -81,8 +84,9 @@ def load_model(path: str | os.PathLike, build_model: Callable[[], nn.Module]) ->
 
 
 @torch.no_grad()
-def checkpoint_accuracy(path: str | os.PathLike, build_model: Callable[[], nn.Module],
-                        data: ImageData | None = None, batch_size: int = 500) -> float:
+def checkpoint_accuracy(
+    path: str | os.PathLike, build_model: Callable[[], nn.Module], data: ImageData | None = None, batch_size: int = 500
+) -> float:
     """Accuracy on ``data`` (default :func:`heldout_set`) of the model saved at ``path``.
 
     Inputs are normalized with the data set's mean and std, as :class:`~course_utils.data.TensorLoader`
@@ -95,8 +99,10 @@ def checkpoint_accuracy(path: str | os.PathLike, build_model: Callable[[], nn.Mo
         for x, y in TensorLoader(data, batch_size):
             out = model(x)
             if out.shape != (len(y), len(data.classes)):
-                raise CheckpointError(f"the model maps a batch {tuple(x.shape)} to {tuple(out.shape)}, "
-                                      f"expected ({len(y)}, {len(data.classes)})")
+                raise CheckpointError(
+                    f"the model maps a batch {tuple(x.shape)} to {tuple(out.shape)}, "
+                    f"expected ({len(y)}, {len(data.classes)})"
+                )
             correct += (out.argmax(1) == y).sum().item()
     except CheckpointError:
         raise

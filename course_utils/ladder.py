@@ -11,6 +11,7 @@ Example:
     >>> net(torch.zeros(2, 3, 32, 32)).shape
     torch.Size([2, 10])
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -23,8 +24,13 @@ from .train import History, fit, warmup_cosine
 
 __all__ = ["ACTIVATIONS", "ladder_net", "raw_pixels", "train_rung", "Ladder"]
 
-ACTIVATIONS: dict[str, type[nn.Module]] = {"sigmoid": nn.Sigmoid, "relu": nn.ReLU, "silu": nn.SiLU,
-                                            "tanh": nn.Tanh, "gelu": nn.GELU}
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "sigmoid": nn.Sigmoid,
+    "relu": nn.ReLU,
+    "silu": nn.SiLU,
+    "tanh": nn.Tanh,
+    "gelu": nn.GELU,
+}
 
 
 class _Block(nn.Module):
@@ -44,9 +50,17 @@ class _Block(nn.Module):
         return self.act(y if self.shortcut is None else y + self.shortcut(x))
 
 
-def ladder_net(activation: str = "relu", bn: bool = False, init: str = "xavier", skip: bool = False,
-               dropout: float = 0.0, width: int = 32, depth: int = 3, num_classes: int = 10,
-               in_channels: int = 3) -> nn.Sequential:
+def ladder_net(
+    activation: str = "relu",
+    bn: bool = False,
+    init: str = "xavier",
+    skip: bool = False,
+    dropout: float = 0.0,
+    width: int = 32,
+    depth: int = 3,
+    num_classes: int = 10,
+    in_channels: int = 3,
+) -> nn.Sequential:
     """A plain VGG-style CNN with switches for every rung of the ladders.
 
     Three stages of ``depth`` blocks (widths ``width``, ``2 width``, ``4 width``), a 2x2 max-pool
@@ -75,7 +89,7 @@ def ladder_net(activation: str = "relu", bn: bool = False, init: str = "xavier",
     layers: list[nn.Module] = []
     cin = in_channels
     for stage in range(3):
-        cout = width * 2 ** stage
+        cout = width * 2**stage
         for _ in range(depth):
             layers.append(_Block(cin, cout, act, bn, skip))
             cin = cout
@@ -106,10 +120,21 @@ def raw_pixels(data: ImageData) -> ImageData:
     return replace(data, mean=(0.0,) * C, std=(1.0,) * C)
 
 
-def train_rung(net: nn.Module, train: ImageData, test: ImageData, epochs: int = 5, lr: float = 1e-3,
-               optimizer: str = "adam", weight_decay: float = 0.0, augment: dict | None = None,
-               lr_decay: bool = False, batch_size: int = 128, seed: int = 0,
-               device: str | torch.device | None = None, progress: bool | None = None) -> History:
+def train_rung(
+    net: nn.Module,
+    train: ImageData,
+    test: ImageData,
+    epochs: int = 5,
+    lr: float = 1e-3,
+    optimizer: str = "adam",
+    weight_decay: float = 0.0,
+    augment: dict | None = None,
+    lr_decay: bool = False,
+    batch_size: int = 128,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    progress: bool | None = None,
+) -> History:
     """Train ``net`` for one rung of a ladder; return its :class:`~course_utils.train.History`.
 
     Args:
@@ -137,8 +162,16 @@ def train_rung(net: nn.Module, train: ImageData, test: ImageData, epochs: int = 
         raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
     steps = epochs * len(train_loader)
     sched = warmup_cosine(opt, steps, warmup_steps=max(1, steps // 20)) if lr_decay else None
-    return fit(net, train_loader, test_loader, epochs=epochs, optimizer=opt, scheduler=sched,
-               device=device or "cpu", progress=progress)
+    return fit(
+        net,
+        train_loader,
+        test_loader,
+        epochs=epochs,
+        optimizer=opt,
+        scheduler=sched,
+        device=device or "cpu",
+        progress=progress,
+    )
 
 
 class Ladder:
@@ -160,12 +193,33 @@ class Ladder:
     """
 
     NET = ("activation", "bn", "init", "skip", "dropout", "width", "depth")
-    DEFAULTS = dict(activation="relu", bn=False, init="xavier", skip=False, dropout=0.0, width=32, depth=3,
-                    raw_pixels=False, lr=1e-3, weight_decay=0.0, lr_decay=False,
-                    flip=False, translate=0, erase=0.0)
+    DEFAULTS = dict(
+        activation="relu",
+        bn=False,
+        init="xavier",
+        skip=False,
+        dropout=0.0,
+        width=32,
+        depth=3,
+        raw_pixels=False,
+        lr=1e-3,
+        weight_decay=0.0,
+        lr_decay=False,
+        flip=False,
+        translate=0,
+        erase=0.0,
+    )
 
-    def __init__(self, train: ImageData, test: ImageData, epochs: int = 5, batch_size: int = 128,
-                 device: str | torch.device | None = None, progress: bool | None = None, **start):
+    def __init__(
+        self,
+        train: ImageData,
+        test: ImageData,
+        epochs: int = 5,
+        batch_size: int = 128,
+        device: str | torch.device | None = None,
+        progress: bool | None = None,
+        **start,
+    ):
         unknown = set(start) - set(self.DEFAULTS)
         if unknown:
             raise ValueError(f"unknown settings {sorted(unknown)}; known: {sorted(self.DEFAULTS)}")
@@ -182,14 +236,28 @@ class Ladder:
             raise ValueError(f"unknown settings {sorted(unknown)}; known: {sorted(self.DEFAULTS)}")
         self.config.update(changes)
         c = self.config
-        net = ladder_net(**{k: c[k] for k in self.NET}, num_classes=len(self.train.classes),
-                         in_channels=self.train.images.shape[1])
+        net = ladder_net(
+            **{k: c[k] for k in self.NET}, num_classes=len(self.train.classes), in_channels=self.train.images.shape[1]
+        )
         train, test = (raw_pixels(self.train), raw_pixels(self.test)) if c["raw_pixels"] else (self.train, self.test)
-        augment = (dict(flip=c["flip"], translate=c["translate"], erase=c["erase"])
-                   if c["flip"] or c["translate"] or c["erase"] else None)
-        h = train_rung(net, train, test, epochs=self.epochs, lr=c["lr"], weight_decay=c["weight_decay"],
-                       augment=augment, lr_decay=c["lr_decay"], batch_size=self.batch_size, device=self.device,
-                       progress=self.progress)
+        augment = (
+            dict(flip=c["flip"], translate=c["translate"], erase=c["erase"])
+            if c["flip"] or c["translate"] or c["erase"]
+            else None
+        )
+        h = train_rung(
+            net,
+            train,
+            test,
+            epochs=self.epochs,
+            lr=c["lr"],
+            weight_decay=c["weight_decay"],
+            augment=augment,
+            lr_decay=c["lr_decay"],
+            batch_size=self.batch_size,
+            device=self.device,
+            progress=self.progress,
+        )
         self.histories[name] = h
         self.params[name] = sum(p.numel() for p in net.parameters())
         return h

@@ -29,7 +29,7 @@ def softmax_beta(z: torch.Tensor, beta: float = 1.0, dim: int = -1) -> torch.Ten
         >>> softmax_beta(torch.tensor([1.0, 2.0, 3.0]), beta=0.0)      # beta 0: uniform
         tensor([0.3333, 0.3333, 0.3333])
     """
-    return torch.softmax(beta * torch.as_tensor(z), dim=dim)          # HW0 writes softmax itself
+    return torch.softmax(beta * torch.as_tensor(z), dim=dim)  # HW0 writes softmax itself
 
 
 def cross_entropy_probs(p: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -20,9 +20,10 @@ Example:
     >>> count_params(lenet5())
     61706
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from torch import nn
 
@@ -62,11 +63,17 @@ def lenet5(in_channels: int = 1, num_classes: int = 10) -> nn.Sequential:
         torch.Size([2, 10])
     """
     return nn.Sequential(
-        nn.Conv2d(in_channels, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2, 2),   # 28x28 -> 14x14
-        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2, 2),                      # 14x14 -> 10x10 -> 5x5
+        nn.Conv2d(in_channels, 6, 5, padding=2),
+        nn.ReLU(),
+        nn.MaxPool2d(2, 2),  # 28x28 -> 14x14
+        nn.Conv2d(6, 16, 5),
+        nn.ReLU(),
+        nn.MaxPool2d(2, 2),  # 14x14 -> 10x10 -> 5x5
         nn.Flatten(),
-        nn.Linear(16 * 5 * 5, 120), nn.ReLU(),
-        nn.Linear(120, 84), nn.ReLU(),
+        nn.Linear(16 * 5 * 5, 120),
+        nn.ReLU(),
+        nn.Linear(120, 84),
+        nn.ReLU(),
         nn.Linear(84, num_classes),
     )
 
@@ -80,11 +87,17 @@ def tutorial_net(num_classes: int = 10) -> nn.Sequential:
         torch.Size([1, 10])
     """
     return nn.Sequential(
-        nn.Conv2d(3, 6, 5), nn.ReLU(), nn.MaxPool2d(2, 2),     # 32 -> 28 -> 14
-        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2, 2),    # 14 -> 10 -> 5
+        nn.Conv2d(3, 6, 5),
+        nn.ReLU(),
+        nn.MaxPool2d(2, 2),  # 32 -> 28 -> 14
+        nn.Conv2d(6, 16, 5),
+        nn.ReLU(),
+        nn.MaxPool2d(2, 2),  # 14 -> 10 -> 5
         nn.Flatten(),
-        nn.Linear(16 * 5 * 5, 120), nn.ReLU(),
-        nn.Linear(120, 84), nn.ReLU(),
+        nn.Linear(16 * 5 * 5, 120),
+        nn.ReLU(),
+        nn.Linear(120, 84),
+        nn.ReLU(),
         nn.Linear(84, num_classes),
     )
 
@@ -102,14 +115,26 @@ def alexnet227(num_classes: int = 1000) -> nn.Sequential:
         torch.Size([1, 96, 27, 27])
     """
     return nn.Sequential(
-        nn.Conv2d(3, 96, 11, stride=4), nn.ReLU(), nn.MaxPool2d(3, 2),       # 227 -> 55 -> 27
-        nn.Conv2d(96, 256, 5, padding=2), nn.ReLU(), nn.MaxPool2d(3, 2),     # 27 -> 27 -> 13
-        nn.Conv2d(256, 384, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(384, 384, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(384, 256, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2),    # 13 -> 6
+        nn.Conv2d(3, 96, 11, stride=4),
+        nn.ReLU(),
+        nn.MaxPool2d(3, 2),  # 227 -> 55 -> 27
+        nn.Conv2d(96, 256, 5, padding=2),
+        nn.ReLU(),
+        nn.MaxPool2d(3, 2),  # 27 -> 27 -> 13
+        nn.Conv2d(256, 384, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(384, 384, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(384, 256, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(3, 2),  # 13 -> 6
         nn.Flatten(),
-        nn.Dropout(0.5), nn.Linear(256 * 6 * 6, 4096), nn.ReLU(),
-        nn.Dropout(0.5), nn.Linear(4096, 4096), nn.ReLU(),
+        nn.Dropout(0.5),
+        nn.Linear(256 * 6 * 6, 4096),
+        nn.ReLU(),
+        nn.Dropout(0.5),
+        nn.Linear(4096, 4096),
+        nn.ReLU(),
         nn.Linear(4096, num_classes),
     )
 
@@ -153,8 +178,14 @@ def vgg_block(num_convs: int, in_channels: int, out_channels: int) -> nn.Sequent
     return nn.Sequential(*layers)
 
 
-def vgg(arch: Sequence[tuple[int, int]] = VGG16_ARCH, in_channels: int = 3, num_classes: int = 1000,
-        hidden: int = 4096, width: float = 1.0, small_input: bool = False) -> nn.Sequential:
+def vgg(
+    arch: Sequence[tuple[int, int]] = VGG16_ARCH,
+    in_channels: int = 3,
+    num_classes: int = 1000,
+    hidden: int = 4096,
+    width: float = 1.0,
+    small_input: bool = False,
+) -> nn.Sequential:
     """VGG: one :func:`vgg_block` per ``(num_convs, out_channels)`` in ``arch``, then three linear layers.
 
     ``vgg()`` is VGG16 for 224x224 inputs (138,357,544 parameters, like torchvision's ``vgg16``);
@@ -173,15 +204,21 @@ def vgg(arch: Sequence[tuple[int, int]] = VGG16_ARCH, in_channels: int = 3, num_
     if side < 1:
         raise ValueError(f"{len(arch)} blocks halve a {32 if small_input else 224}-pixel input to nothing")
     return nn.Sequential(
-        *blocks, nn.Flatten(),
-        nn.Linear(c * side * side, hidden), nn.ReLU(), nn.Dropout(0.5),
-        nn.Linear(hidden, hidden), nn.ReLU(), nn.Dropout(0.5),
+        *blocks,
+        nn.Flatten(),
+        nn.Linear(c * side * side, hidden),
+        nn.ReLU(),
+        nn.Dropout(0.5),
+        nn.Linear(hidden, hidden),
+        nn.ReLU(),
+        nn.Dropout(0.5),
         nn.Linear(hidden, num_classes),
     )
 
 
-def alexnet(in_channels: int = 1, num_classes: int = 10, width: float = 1.0,
-            small_input: bool = False) -> nn.Sequential:
+def alexnet(
+    in_channels: int = 1, num_classes: int = 10, width: float = 1.0, small_input: bool = False
+) -> nn.Sequential:
     """AlexNet as in the modern CNNs slides (for 224x224 Fashion-MNIST, 10 classes; 46,764,746 parameters).
 
     ``small_input=True``: a 3x3 first convolution and 2x2 pooling, for 32x32 inputs. (The 227x227 ImageNet
@@ -193,27 +230,38 @@ def alexnet(in_channels: int = 1, num_classes: int = 10, width: float = 1.0,
         torch.Size([2, 10])
     """
     c1, c2, c3, fc = _ch(96, width), _ch(256, width), _ch(384, width), _ch(4096, width)
-    if small_input:   # 32 -> 16 -> 8 -> 4
+    if small_input:  # 32 -> 16 -> 8 -> 4
         stem = [nn.Conv2d(in_channels, c1, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
         pool, side = nn.MaxPool2d(2), 4
-    else:             # 224 -> 54 -> 26 -> 12 -> 5
+    else:  # 224 -> 54 -> 26 -> 12 -> 5
         stem = [nn.Conv2d(in_channels, c1, 11, stride=4, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2)]
         pool, side = nn.MaxPool2d(3, 2), 5
     return nn.Sequential(
         *stem,
-        nn.Conv2d(c1, c2, 5, padding=2), nn.ReLU(), (nn.MaxPool2d(2) if small_input else nn.MaxPool2d(3, 2)),
-        nn.Conv2d(c2, c3, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(c3, c3, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(c3, c2, 3, padding=1), nn.ReLU(), pool,
+        nn.Conv2d(c1, c2, 5, padding=2),
+        nn.ReLU(),
+        (nn.MaxPool2d(2) if small_input else nn.MaxPool2d(3, 2)),
+        nn.Conv2d(c2, c3, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(c3, c3, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(c3, c2, 3, padding=1),
+        nn.ReLU(),
+        pool,
         nn.Flatten(),
-        nn.Linear(c2 * side * side, fc), nn.ReLU(), nn.Dropout(0.5),
-        nn.Linear(fc, fc), nn.ReLU(), nn.Dropout(0.5),
+        nn.Linear(c2 * side * side, fc),
+        nn.ReLU(),
+        nn.Dropout(0.5),
+        nn.Linear(fc, fc),
+        nn.ReLU(),
+        nn.Dropout(0.5),
         nn.Linear(fc, num_classes),
     )
 
 
-def nin_block(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
-              padding: int = 0) -> nn.Sequential:
+def nin_block(
+    in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, padding: int = 0
+) -> nn.Sequential:
     """A NiN block (the modern CNNs slides): one convolution, then two 1x1 convolutions (a per-pixel MLP).
 
     Each convolution is followed by a ReLU.
@@ -224,14 +272,16 @@ def nin_block(in_channels: int, out_channels: int, kernel_size: int, stride: int
         torch.Size([1, 16, 8, 8])
     """
     return nn.Sequential(
-        nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding), nn.ReLU(),
-        nn.Conv2d(out_channels, out_channels, 1), nn.ReLU(),
-        nn.Conv2d(out_channels, out_channels, 1), nn.ReLU(),
+        nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding),
+        nn.ReLU(),
+        nn.Conv2d(out_channels, out_channels, 1),
+        nn.ReLU(),
+        nn.Conv2d(out_channels, out_channels, 1),
+        nn.ReLU(),
     )
 
 
-def nin(in_channels: int = 1, num_classes: int = 10, width: float = 1.0,
-        small_input: bool = False) -> nn.Sequential:
+def nin(in_channels: int = 1, num_classes: int = 10, width: float = 1.0, small_input: bool = False) -> nn.Sequential:
     """Network in Network: NiN blocks and pooling, no linear layer; the last block has one channel per
     class and global average pooling turns each channel into a score.
 
@@ -241,16 +291,19 @@ def nin(in_channels: int = 1, num_classes: int = 10, width: float = 1.0,
         torch.Size([2, 10])
     """
     c1, c2, c3 = _ch(96, width), _ch(256, width), _ch(384, width)
-    first = (nin_block(in_channels, c1, 3, 1, 1) if small_input
-             else nin_block(in_channels, c1, 11, 4, 0))
+    first = nin_block(in_channels, c1, 3, 1, 1) if small_input else nin_block(in_channels, c1, 11, 4, 0)
     pool = (lambda: nn.MaxPool2d(2)) if small_input else (lambda: nn.MaxPool2d(3, 2))
     return nn.Sequential(
-        first, pool(),
-        nin_block(c1, c2, 5, 1, 2), pool(),
-        nin_block(c2, c3, 3, 1, 1), pool(),
+        first,
+        pool(),
+        nin_block(c1, c2, 5, 1, 2),
+        pool(),
+        nin_block(c2, c3, 3, 1, 1),
+        pool(),
         nn.Dropout(0.5),
         nin_block(c3, num_classes, 3, 1, 1),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
     )
 
 
@@ -269,10 +322,12 @@ class Inception(nn.Module):
     def __init__(self, in_channels: int, c1: int, c2: tuple[int, int], c3: tuple[int, int], c4: int):
         super().__init__()
         self.p1 = nn.Sequential(nn.Conv2d(in_channels, c1, 1), nn.ReLU())
-        self.p2 = nn.Sequential(nn.Conv2d(in_channels, c2[0], 1), nn.ReLU(),
-                                nn.Conv2d(c2[0], c2[1], 3, padding=1), nn.ReLU())
-        self.p3 = nn.Sequential(nn.Conv2d(in_channels, c3[0], 1), nn.ReLU(),
-                                nn.Conv2d(c3[0], c3[1], 5, padding=2), nn.ReLU())
+        self.p2 = nn.Sequential(
+            nn.Conv2d(in_channels, c2[0], 1), nn.ReLU(), nn.Conv2d(c2[0], c2[1], 3, padding=1), nn.ReLU()
+        )
+        self.p3 = nn.Sequential(
+            nn.Conv2d(in_channels, c3[0], 1), nn.ReLU(), nn.Conv2d(c3[0], c3[1], 5, padding=2), nn.ReLU()
+        )
         self.p4 = nn.Sequential(nn.MaxPool2d(3, stride=1, padding=1), nn.Conv2d(in_channels, c4, 1), nn.ReLU())
         self.out_channels = c1 + c2[1] + c3[1] + c4
 
@@ -283,14 +338,20 @@ class Inception(nn.Module):
 # (c1, (c2 reduce, c2), (c3 reduce, c3), c4) of GoogLeNet's nine Inception blocks, in stages 3, 4 and 5
 GOOGLENET_STAGES = (
     ((64, (96, 128), (16, 32), 32), (128, (128, 192), (32, 96), 64)),
-    ((192, (96, 208), (16, 48), 64), (160, (112, 224), (24, 64), 64), (128, (128, 256), (24, 64), 64),
-     (112, (144, 288), (32, 64), 64), (256, (160, 320), (32, 128), 128)),
+    (
+        (192, (96, 208), (16, 48), 64),
+        (160, (112, 224), (24, 64), 64),
+        (128, (128, 256), (24, 64), 64),
+        (112, (144, 288), (32, 64), 64),
+        (256, (160, 320), (32, 128), 128),
+    ),
     ((256, (160, 320), (32, 128), 128), (384, (192, 384), (48, 128), 128)),
 )
 
 
-def googlenet(in_channels: int = 1, num_classes: int = 10, width: float = 1.0,
-              small_input: bool = False) -> nn.Sequential:
+def googlenet(
+    in_channels: int = 1, num_classes: int = 10, width: float = 1.0, small_input: bool = False
+) -> nn.Sequential:
     """GoogLeNet (the modern CNNs slides, as in d2l): a stem, nine :class:`Inception` blocks with max pooling between
     stages, global average pooling and one linear layer.
 
@@ -301,11 +362,18 @@ def googlenet(in_channels: int = 1, num_classes: int = 10, width: float = 1.0,
     """
     s = lambda n: _ch(n, width)
     if small_input:
-        stem = [nn.Conv2d(in_channels, s(192), 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2, 1)]   # 32 -> 16
+        stem = [nn.Conv2d(in_channels, s(192), 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2, 1)]  # 32 -> 16
     else:
-        stem = [nn.Conv2d(in_channels, s(64), 7, stride=2, padding=3), nn.ReLU(), nn.MaxPool2d(3, 2, 1),
-                nn.Conv2d(s(64), s(64), 1), nn.ReLU(),
-                nn.Conv2d(s(64), s(192), 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2, 1)]
+        stem = [
+            nn.Conv2d(in_channels, s(64), 7, stride=2, padding=3),
+            nn.ReLU(),
+            nn.MaxPool2d(3, 2, 1),
+            nn.Conv2d(s(64), s(64), 1),
+            nn.ReLU(),
+            nn.Conv2d(s(64), s(192), 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(3, 2, 1),
+        ]
     layers, c = list(stem), s(192)
     for k, stage in enumerate(GOOGLENET_STAGES):
         for c1, c2, c3, c4 in stage:
@@ -339,8 +407,9 @@ class Residual(nn.Module):
         self.relu = nn.ReLU()
         self.downsample = None
         if stride != 1 or in_channels != out_channels:
-            self.downsample = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride, bias=False),
-                                            nn.BatchNorm2d(out_channels))
+            self.downsample = nn.Sequential(
+                nn.Conv2d(in_channels, out_channels, 1, stride, bias=False), nn.BatchNorm2d(out_channels)
+            )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = x if self.downsample is None else self.downsample(x)
@@ -349,8 +418,13 @@ class Residual(nn.Module):
         return self.relu(out + identity)
 
 
-def resnet(blocks: Sequence[int] = (2, 2, 2, 2), in_channels: int = 3, num_classes: int = 1000,
-           width: float = 1.0, small_input: bool = False) -> nn.Sequential:
+def resnet(
+    blocks: Sequence[int] = (2, 2, 2, 2),
+    in_channels: int = 3,
+    num_classes: int = 1000,
+    width: float = 1.0,
+    small_input: bool = False,
+) -> nn.Sequential:
     """ResNet of :class:`Residual` blocks: a stem, four stages (64, 128, 256, 512 channels; each after
     the first halves H and W), global average pooling, one linear layer.
 
@@ -365,8 +439,7 @@ def resnet(blocks: Sequence[int] = (2, 2, 2, 2), in_channels: int = 3, num_class
     if small_input:
         stem = [nn.Conv2d(in_channels, c, 3, 1, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU()]
     else:
-        stem = [nn.Conv2d(in_channels, c, 7, 2, 3, bias=False), nn.BatchNorm2d(c), nn.ReLU(),
-                nn.MaxPool2d(3, 2, 1)]
+        stem = [nn.Conv2d(in_channels, c, 7, 2, 3, bias=False), nn.BatchNorm2d(c), nn.ReLU(), nn.MaxPool2d(3, 2, 1)]
     stages = []
     for i, (n, out) in enumerate(zip(blocks, (64, 128, 256, 512))):
         out = _ch(out, width)
@@ -377,8 +450,11 @@ def resnet(blocks: Sequence[int] = (2, 2, 2, 2), in_channels: int = 3, num_class
 
 
 def _bn_relu_conv(in_channels: int, out_channels: int, kernel_size: int) -> nn.Sequential:
-    return nn.Sequential(nn.BatchNorm2d(in_channels), nn.ReLU(),
-                         nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2))
+    return nn.Sequential(
+        nn.BatchNorm2d(in_channels),
+        nn.ReLU(),
+        nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2),
+    )
 
 
 class DenseBlock(nn.Module):
@@ -412,12 +488,19 @@ def transition_block(in_channels: int, out_channels: int) -> nn.Sequential:
         >>> transition_block(23, 10)(torch.zeros(4, 23, 8, 8)).shape
         torch.Size([4, 10, 4, 4])
     """
-    return nn.Sequential(nn.BatchNorm2d(in_channels), nn.ReLU(),
-                         nn.Conv2d(in_channels, out_channels, 1), nn.AvgPool2d(2, 2))
+    return nn.Sequential(
+        nn.BatchNorm2d(in_channels), nn.ReLU(), nn.Conv2d(in_channels, out_channels, 1), nn.AvgPool2d(2, 2)
+    )
 
 
-def densenet(in_channels: int = 1, num_classes: int = 10, width: float = 1.0, small_input: bool = False,
-             convs: Sequence[int] = (4, 4, 4, 4), growth: int = 32) -> nn.Sequential:
+def densenet(
+    in_channels: int = 1,
+    num_classes: int = 10,
+    width: float = 1.0,
+    small_input: bool = False,
+    convs: Sequence[int] = (4, 4, 4, 4),
+    growth: int = 32,
+) -> nn.Sequential:
     """DenseNet (the modern CNNs slides, as in d2l): a stem, dense blocks of ``convs`` convolutions with ``growth``
     new channels each, a transition layer halving the channels between blocks, then BN, ReLU, global
     average pooling and one linear layer.
@@ -439,19 +522,35 @@ def densenet(in_channels: int = 1, num_classes: int = 10, width: float = 1.0, sm
         if i < len(convs) - 1:
             layers.append(transition_block(c, c // 2))
             c //= 2
-    return nn.Sequential(*layers, nn.BatchNorm2d(c), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                         nn.Linear(c, num_classes))
+    return nn.Sequential(
+        *layers, nn.BatchNorm2d(c), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, num_classes)
+    )
 
 
-__all__ += ["VGG16_ARCH", "VGG11_ARCH", "vgg_block", "vgg", "alexnet", "nin_block", "nin", "Inception",
-            "googlenet", "Residual", "resnet", "DenseBlock", "transition_block", "densenet"]
+__all__ += [
+    "VGG16_ARCH",
+    "VGG11_ARCH",
+    "vgg_block",
+    "vgg",
+    "alexnet",
+    "nin_block",
+    "nin",
+    "Inception",
+    "googlenet",
+    "Residual",
+    "resnet",
+    "DenseBlock",
+    "transition_block",
+    "densenet",
+]
 
 
 # --------------------------------------------------------------------------- autoencoders (11_autoencoders)
 class ConvAutoencoder(nn.Module):
     """A convolutional autoencoder for 28x28 grey images, with a transposed-convolution decoder.
 
-    encoder: (N, 1, 28, 28) -> conv stride 2 -> (N, 16, 14, 14) -> conv stride 2 -> (N, 32, 7, 7) -> linear -> (N, latent_dim)
+    encoder: (N, 1, 28, 28) -> conv stride 2 -> (N, 16, 14, 14) -> conv stride 2 -> (N, 32, 7, 7)
+             -> linear -> (N, latent_dim)
     decoder: (N, latent_dim) -> linear -> (N, 32, 7, 7) -> transposed conv stride 2 -> (N, 16, 14, 14)
     -> transposed conv stride 2 -> (N, 1, 28, 28), a sigmoid keeps pixels in [0, 1].
     Taught in ``11_autoencoders``.
@@ -467,13 +566,22 @@ class ConvAutoencoder(nn.Module):
         super().__init__()
         c1, c2 = channels
         self.encoder = nn.Sequential(
-            nn.Conv2d(1, c1, 3, stride=2, padding=1), nn.ReLU(),                        # 28 -> 14
-            nn.Conv2d(c1, c2, 3, stride=2, padding=1), nn.ReLU(),                       # 14 -> 7
-            nn.Flatten(), nn.Linear(c2 * 7 * 7, latent_dim))
+            nn.Conv2d(1, c1, 3, stride=2, padding=1),
+            nn.ReLU(),  # 28 -> 14
+            nn.Conv2d(c1, c2, 3, stride=2, padding=1),
+            nn.ReLU(),  # 14 -> 7
+            nn.Flatten(),
+            nn.Linear(c2 * 7 * 7, latent_dim),
+        )
         self.decoder = nn.Sequential(
-            nn.Linear(latent_dim, c2 * 7 * 7), nn.ReLU(), nn.Unflatten(1, (c2, 7, 7)),
-            nn.ConvTranspose2d(c2, c1, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),  # 7 -> 14
-            nn.ConvTranspose2d(c1, 1, 3, stride=2, padding=1, output_padding=1), nn.Sigmoid())  # 14 -> 28
+            nn.Linear(latent_dim, c2 * 7 * 7),
+            nn.ReLU(),
+            nn.Unflatten(1, (c2, 7, 7)),
+            nn.ConvTranspose2d(c2, c1, 3, stride=2, padding=1, output_padding=1),
+            nn.ReLU(),  # 7 -> 14
+            nn.ConvTranspose2d(c1, 1, 3, stride=2, padding=1, output_padding=1),
+            nn.Sigmoid(),
+        )  # 14 -> 28
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[1:] != (1, 28, 28):

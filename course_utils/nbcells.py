@@ -12,6 +12,7 @@ Example:
     >>> cell_kind(cell), visible_part(cell_source(cell))
     ('test', 'x = 1')
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -75,8 +76,14 @@ def cell_checksum(cell: dict) -> str:
     grade, solution = bool(n.get("grade", False)), bool(n.get("solution", False))
     locked = False if solution else (True if grade else bool(n.get("locked", False)))
     m = hashlib.md5()
-    for part in (cell_source(cell), cell.get("cell_type", ""), str(n.get("grade", False)), str(n.get("solution", False)),
-                 str(locked), n.get("grade_id", "")):
+    for part in (
+        cell_source(cell),
+        cell.get("cell_type", ""),
+        str(n.get("grade", False)),
+        str(n.get("solution", False)),
+        str(locked),
+        n.get("grade_id", ""),
+    ):
         m.update(str(part).encode("utf-8"))
     if grade:
         m.update(str(float(n.get("points", 0))).encode("utf-8"))

@@ -7,9 +7,10 @@ Example:
     >>> import torch
     >>> fig = plot_activation(torch.nn.ReLU(), name="ReLU")
 """
+
 from __future__ import annotations
 
-from typing import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 
@@ -18,11 +19,13 @@ __all__ = ["plot_history", "show_images", "show_filters", "show_feature_maps", "
 
 def _plt():
     import matplotlib.pyplot as plt
+
     return plt
 
 
-def plot_history(histories: Mapping[str, object] | object, metrics: Sequence[str] = ("loss", "acc"),
-                 title: str | None = None):
+def plot_history(
+    histories: Mapping[str, object] | object, metrics: Sequence[str] = ("loss", "acc"), title: str | None = None
+):
     """Overlay the learning curves of one or more :class:`~course_utils.train.History` objects.
 
     Args:
@@ -44,8 +47,7 @@ def plot_history(histories: Mapping[str, object] | object, metrics: Sequence[str
             for split, style in (("train", "--"), ("val", "-")):
                 ys = getattr(h, f"{split}_{metric}", [])
                 if ys:
-                    ax.plot(range(1, len(ys) + 1), ys, style, color=color,
-                            label=f"{label} {split}".strip())
+                    ax.plot(range(1, len(ys) + 1), ys, style, color=color, label=f"{label} {split}".strip())
         ax.set_xlabel("epoch")
         ax.set_ylabel({"loss": "loss", "acc": "accuracy"}.get(metric, metric))
         ax.grid(alpha=0.3)
@@ -67,9 +69,16 @@ def _to_image(x: torch.Tensor, mean=None, std=None) -> torch.Tensor:
     return x.clamp(0, 1).permute(1, 2, 0)
 
 
-def show_images(images: torch.Tensor, labels: Sequence[int] | torch.Tensor | None = None,
-                classes: Sequence[str] | None = None, preds: Sequence[int] | torch.Tensor | None = None,
-                ncols: int = 8, mean=None, std=None, size: float = 1.4):
+def show_images(
+    images: torch.Tensor,
+    labels: Sequence[int] | torch.Tensor | None = None,
+    classes: Sequence[str] | None = None,
+    preds: Sequence[int] | torch.Tensor | None = None,
+    ncols: int = 8,
+    mean=None,
+    std=None,
+    size: float = 1.4,
+):
     """A grid of images (N, C, H, W) with their labels and, if given, predictions (red when wrong).
 
     Example:
@@ -81,8 +90,7 @@ def show_images(images: torch.Tensor, labels: Sequence[int] | torch.Tensor | Non
     n = len(images)
     ncols = min(ncols, n)
     nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.3 * nrows),
-                             squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.3 * nrows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for i in range(n):
@@ -136,8 +144,9 @@ def show_filters(weight: torch.Tensor, ncols: int = 8, size: float = 1.0):
     return _grid(maps, ncols, None, "gray", size)
 
 
-def show_feature_maps(fmap: torch.Tensor, max_maps: int = 32, ncols: int = 8, size: float = 1.2,
-                      title: str | None = None):
+def show_feature_maps(
+    fmap: torch.Tensor, max_maps: int = 32, ncols: int = 8, size: float = 1.2, title: str | None = None
+):
     """The channels of one feature map (C, H, W) or (1, C, H, W) as a grid of heat maps.
 
     Example:
@@ -156,8 +165,9 @@ def show_feature_maps(fmap: torch.Tensor, max_maps: int = 32, ncols: int = 8, si
     return fig
 
 
-def plot_activation(fn: Callable[[torch.Tensor], torch.Tensor], name: str | None = None,
-                    x: torch.Tensor | None = None, ax=None):
+def plot_activation(
+    fn: Callable[[torch.Tensor], torch.Tensor], name: str | None = None, x: torch.Tensor | None = None, ax=None
+):
     """Plot an activation function and its derivative (computed by autograd).
 
     Example:

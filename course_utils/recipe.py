@@ -40,6 +40,7 @@ Example:
     >>> 0.0 <= r.accuracy <= 1.0, len(r.curve) >= 1
     (True, True)
 """
+
 from __future__ import annotations
 
 import math
@@ -53,9 +54,20 @@ from torch import nn
 from .data import ImageData, TensorLoader
 from .train import show_progress
 
-__all__ = ["RecipeConfig", "RecipeResult", "recipe_net", "init_whitening", "Lookahead",
-           "recipe_optimizer", "orthogonalize", "Muon", "muon_optimizers", "lr_factor", "predict",
-           "train_recipe"]
+__all__ = [
+    "RecipeConfig",
+    "RecipeResult",
+    "recipe_net",
+    "init_whitening",
+    "Lookahead",
+    "recipe_optimizer",
+    "orthogonalize",
+    "Muon",
+    "muon_optimizers",
+    "lr_factor",
+    "predict",
+    "train_recipe",
+]
 
 
 # --------------------------------------------------------------------------- 0. settings
@@ -75,29 +87,29 @@ class RecipeConfig:
     widths: tuple[int, int, int] = (48, 192, 192)
     epochs: float = 10.0
     batch_size: int = 512
-    optimizer: str = "muon"         # "muon": Muon for the filters, SGD for biases and head; "sgd": SGD only
-    muon_lr: float = 0.24           # Muon's step for batches of 2000 (scaled by sqrt(batch_size / 2000))
+    optimizer: str = "muon"  # "muon": Muon for the filters, SGD for biases and head; "sgd": SGD only
+    muon_lr: float = 0.24  # Muon's step for batches of 2000 (scaled by sqrt(batch_size / 2000))
     muon_momentum: float = 0.6
-    head_lr: float = 0.67           # with "muon": SGD learning rates of the head and of the biases
+    head_lr: float = 0.67  # with "muon": SGD learning rates of the head and of the biases
     bias_lr: float = 0.053
-    lr: float = 11.5                # with "sgd": learning rate and weight decay per 1024 examples
+    lr: float = 11.5  # with "sgd": learning rate and weight decay per 1024 examples
     momentum: float = 0.85
     weight_decay: float = 0.0153
-    bias_scaler: float = 64.0       # BN biases learn this much faster (not decayed faster)
+    bias_scaler: float = 64.0  # BN biases learn this much faster (not decayed faster)
     label_smoothing: float = 0.2
-    warmup: float = 0.23            # with "sgd": fraction of the run spent warming up
-    whiten_bias: float = 0.375      # the whitening layer's bias trains for this fraction of the run
-    flip: str = "alternate"         # "alternate" (see TensorLoader), "random" (each image, each epoch), "none"
+    warmup: float = 0.23  # with "sgd": fraction of the run spent warming up
+    whiten_bias: float = 0.375  # the whitening layer's bias trains for this fraction of the run
+    flip: str = "alternate"  # "alternate" (see TensorLoader), "random" (each image, each epoch), "none"
     translate: int = 2
-    bn_momentum: float = 0.4        # PyTorch convention: weight of the new batch statistics
-    lookahead_every: int = 5        # 0: no lookahead
-    tta_level: int = 2              # 0 none, 1 mirror, 2 mirror and one-pixel shifts
-    bf16: bool | None = None        # bf16 autocast; None: on CUDA and on CPUs with native bf16
-    curve_test_images: int = 2000   # the per-epoch curve uses a random subset of the test set this big
+    bn_momentum: float = 0.4  # PyTorch convention: weight of the new batch statistics
+    lookahead_every: int = 5  # 0: no lookahead
+    tta_level: int = 2  # 0 none, 1 mirror, 2 mirror and one-pixel shifts
+    bf16: bool | None = None  # bf16 autocast; None: on CUDA and on CPUs with native bf16
+    curve_test_images: int = 2000  # the per-epoch curve uses a random subset of the test set this big
     seed: int = 0
 
     @classmethod
-    def for_device(cls, device: str | torch.device, **changes) -> "RecipeConfig":
+    def for_device(cls, device: str | torch.device, **changes) -> RecipeConfig:
         """The defaults on a CPU (three quarters of airbench's widths); airbench94_muon's sizes on a GPU."""
         if torch.device(device).type == "cuda":
             changes = dict(dict(widths=(64, 256, 256), epochs=8.0, batch_size=2000, lookahead_every=0), **changes)
@@ -125,8 +137,7 @@ class RecipeResult:
 class _Conv(nn.Conv2d):
     """3x3 convolution without bias whose first ``in_channels`` filters start as the identity."""
 
-    def __init__(self, cin: int, cout: int, kernel_size: int = 3, padding: int | str = "same",
-                 bias: bool = False):
+    def __init__(self, cin: int, cout: int, kernel_size: int = 3, padding: int | str = "same", bias: bool = False):
         super().__init__(cin, cout, kernel_size, padding=padding, bias=bias)
 
     def reset_parameters(self) -> None:
@@ -134,7 +145,7 @@ class _Conv(nn.Conv2d):
         if self.bias is not None:
             nn.init.zeros_(self.bias)
         n = min(self.in_channels, self.out_channels)
-        if self.kernel_size[0] % 2 == 1:      # dirac needs a centre tap
+        if self.kernel_size[0] % 2 == 1:  # dirac needs a centre tap
             nn.init.dirac_(self.weight.data[:n, :n])
 
 
@@ -149,8 +160,15 @@ class _Group(nn.Sequential):
     """conv -> max-pool (halves H, W) -> BN -> GELU -> conv -> BN -> GELU."""
 
     def __init__(self, cin: int, cout: int, bn_momentum: float):
-        super().__init__(_Conv(cin, cout), nn.MaxPool2d(2), _bn(cout, bn_momentum), nn.GELU(),
-                         _Conv(cout, cout), _bn(cout, bn_momentum), nn.GELU())
+        super().__init__(
+            _Conv(cin, cout),
+            nn.MaxPool2d(2),
+            _bn(cout, bn_momentum),
+            nn.GELU(),
+            _Conv(cout, cout),
+            _bn(cout, bn_momentum),
+            nn.GELU(),
+        )
 
 
 class _Scale(nn.Module):
@@ -165,8 +183,9 @@ class _Scale(nn.Module):
         return f"factor={self.factor:.4g}"
 
 
-def recipe_net(widths: tuple[int, int, int] = (32, 128, 128), num_classes: int = 10,
-               bn_momentum: float = 0.4) -> nn.Sequential:
+def recipe_net(
+    widths: tuple[int, int, int] = (32, 128, 128), num_classes: int = 10, bn_momentum: float = 0.4
+) -> nn.Sequential:
     """The recipe's network for (N, 3, 32, 32) images -> (N, num_classes) logits.
 
     ``whiten`` (2x2, 3 -> 24 channels, no padding: 32 -> 31), then groups at 31 -> 15,
@@ -178,12 +197,12 @@ def recipe_net(widths: tuple[int, int, int] = (32, 128, 128), num_classes: int =
     """
     w1, w2, w3 = widths
     return nn.Sequential(
-        _Conv(3, 24, kernel_size=2, padding=0, bias=True),   # whiten: set by init_whitening
+        _Conv(3, 24, kernel_size=2, padding=0, bias=True),  # whiten: set by init_whitening
         nn.GELU(),
-        _Group(24, w1, bn_momentum),                        # 31 -> 15
-        _Group(w1, w2, bn_momentum),                        # 15 -> 7
-        _Group(w2, w3, bn_momentum),                        # 7 -> 3
-        nn.MaxPool2d(3),                                    # 3 -> 1
+        _Group(24, w1, bn_momentum),  # 31 -> 15
+        _Group(w1, w2, bn_momentum),  # 15 -> 7
+        _Group(w2, w3, bn_momentum),  # 7 -> 3
+        nn.MaxPool2d(3),  # 3 -> 1
         nn.Flatten(),
         nn.Linear(w3, num_classes, bias=False),
         _Scale(1 / 9),
@@ -210,10 +229,10 @@ def init_whitening(conv: nn.Conv2d, images: torch.Tensor, eps: float = 5e-4) -> 
         raise ValueError(f"images must be (N, {c}, H, W), got {tuple(images.shape)}")
     if cout != 2 * d:
         raise ValueError(f"a whitening conv needs 2*{c}*{kh}*{kw} = {2 * d} filters, has {cout}")
-    patches = images.float().unfold(2, kh, 1).unfold(3, kw, 1)         # N, C, H', W', kh, kw
+    patches = images.float().unfold(2, kh, 1).unfold(3, kw, 1)  # N, C, H', W', kh, kw
     patches = patches.permute(0, 2, 3, 1, 4, 5).reshape(-1, d)
     cov = patches.T @ patches / len(patches)
-    eigval, eigvec = torch.linalg.eigh(cov)                              # ascending
+    eigval, eigvec = torch.linalg.eigh(cov)  # ascending
     filters = (eigvec.T / (eigval + eps).sqrt()[:, None]).flip(0).reshape(d, c, kh, kw)
     conv.weight.copy_(torch.cat([filters, -filters]).to(conv.weight))
     conv.weight.requires_grad_(False)
@@ -231,15 +250,17 @@ def recipe_optimizer(model: nn.Module, cfg: RecipeConfig) -> torch.optim.SGD:
         >>> [round(g["lr"] / opt.param_groups[1]["lr"]) for g in opt.param_groups]
         [64, 1]
     """
-    scale = 1024 * (1 + 1 / (1 - cfg.momentum))      # Nesterov's steady-state step amplification
+    scale = 1024 * (1 + 1 / (1 - cfg.momentum))  # Nesterov's steady-state step amplification
     lr = cfg.lr / scale
     wd = cfg.weight_decay * cfg.batch_size / scale
     bn_ids = {id(m.bias) for m in model.modules() if isinstance(m, nn.BatchNorm2d)}
     biases = [p for p in model.parameters() if id(p) in bn_ids]
     others = [p for p in model.parameters() if id(p) not in bn_ids]
     lr_bias = lr * cfg.bias_scaler
-    groups = [dict(params=biases, lr=lr_bias, weight_decay=wd / lr_bias),
-              dict(params=others, lr=lr, weight_decay=wd / lr)]
+    groups = [
+        dict(params=biases, lr=lr_bias, weight_decay=wd / lr_bias),
+        dict(params=others, lr=lr, weight_decay=wd / lr),
+    ]
     for g in groups:
         g["base_lr"] = g["lr"]
     return torch.optim.SGD(groups, lr=lr, momentum=cfg.momentum, nesterov=True)
@@ -307,9 +328,11 @@ def muon_optimizers(model: nn.Sequential, cfg: RecipeConfig) -> list[torch.optim
     bn_biases = [m.bias for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
     head = [m.weight for m in model.modules() if isinstance(m, nn.Linear)]
     wd = 2e-6 * cfg.batch_size
-    groups = [dict(params=[model[0].bias], lr=cfg.bias_lr, weight_decay=wd / cfg.bias_lr, whiten=True),
-              dict(params=bn_biases, lr=cfg.bias_lr, weight_decay=wd / cfg.bias_lr),
-              dict(params=head, lr=cfg.head_lr, weight_decay=wd / cfg.head_lr)]
+    groups = [
+        dict(params=[model[0].bias], lr=cfg.bias_lr, weight_decay=wd / cfg.bias_lr, whiten=True),
+        dict(params=bn_biases, lr=cfg.bias_lr, weight_decay=wd / cfg.bias_lr),
+        dict(params=head, lr=cfg.head_lr, weight_decay=wd / cfg.head_lr),
+    ]
     sgd = torch.optim.SGD(groups, lr=cfg.bias_lr, momentum=cfg.momentum, nesterov=True)
     muon = Muon(filters, lr=cfg.muon_lr * (cfg.batch_size / 2000) ** 0.5, momentum=cfg.muon_momentum)
     for opt in (sgd, muon):
@@ -356,8 +379,9 @@ class Lookahead:
 
 # --------------------------------------------------------------------------- 5. evaluation
 @torch.no_grad()
-def predict(model: nn.Module, loader, tta_level: int = 0,
-            bf16: bool | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def predict(
+    model: nn.Module, loader, tta_level: int = 0, bf16: bool | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Logits (N, classes) and labels (N,) over ``loader``, with test-time augmentation.
 
     ``tta_level`` 1 averages each image and its mirror image; 2 also averages the images
@@ -385,8 +409,9 @@ def predict(model: nn.Module, loader, tta_level: int = 0,
                 H, W = x.shape[2:]
                 pad = F.pad(x, (1, 1, 1, 1), mode="reflect")
                 shifted = [pad[:, :, :H, :W], pad[:, :, 2:, 2:]]
-                logits = 0.5 * logits + 0.25 * sum(mirror(s.contiguous(memory_format=torch.channels_last))
-                                                   for s in shifted)
+                logits = 0.5 * logits + 0.25 * sum(
+                    mirror(s.contiguous(memory_format=torch.channels_last)) for s in shifted
+                )
         outs.append(logits.float())
         ys.append(y.to(dev))
     model.train(was_training)
@@ -411,9 +436,15 @@ def _autocast(dev: torch.device, bf16: bool | None = None):
 
 
 # --------------------------------------------------------------------------- 6. training
-def train_recipe(train: ImageData, test: ImageData, cfg: RecipeConfig | None = None,
-                 device: str | torch.device = "cpu", budget_s: float | None = None,
-                 start_time: float | None = None, progress: bool | None = None) -> RecipeResult:
+def train_recipe(
+    train: ImageData,
+    test: ImageData,
+    cfg: RecipeConfig | None = None,
+    device: str | torch.device = "cpu",
+    budget_s: float | None = None,
+    start_time: float | None = None,
+    progress: bool | None = None,
+) -> RecipeResult:
     """Train :func:`recipe_net` on ``train`` and measure it on ``test`` (accuracy after TTA).
 
     Args:
@@ -435,13 +466,19 @@ def train_recipe(train: ImageData, test: ImageData, cfg: RecipeConfig | None = N
     progress = show_progress(progress)
     dev = torch.device(device)
     cfg = cfg or RecipeConfig.for_device(dev)
-    if cfg.bf16 is None:                     # record what "auto" chose
+    if cfg.bf16 is None:  # record what "auto" chose
         cfg = replace(cfg, bf16=use_bf16(dev))
     torch.manual_seed(cfg.seed)
-    loader = TensorLoader(train, cfg.batch_size, shuffle=True, device=dev, drop_last=True,
-                          seed=cfg.seed, channels_last=True,
-                          augment=dict(flip={"random": True, "alternate": "alternate", "none": False}[cfg.flip],
-                                       translate=cfg.translate))
+    loader = TensorLoader(
+        train,
+        cfg.batch_size,
+        shuffle=True,
+        device=dev,
+        drop_last=True,
+        seed=cfg.seed,
+        channels_last=True,
+        augment=dict(flip={"random": True, "alternate": "alternate", "none": False}[cfg.flip], translate=cfg.translate),
+    )
     test_loader = TensorLoader(test, 1000, device=dev, channels_last=True)
     curve_test = test if len(test) <= cfg.curve_test_images else test.subset(cfg.curve_test_images)
     curve_loader = TensorLoader(curve_test, 1000, device=dev, channels_last=True)
@@ -449,7 +486,7 @@ def train_recipe(train: ImageData, test: ImageData, cfg: RecipeConfig | None = N
     model = model.to(dev, memory_format=torch.channels_last)
     first = loader.images[:5000].float().div(255)
     init_whitening(model[0], (first - loader.mean) / loader.std)
-    if cfg.optimizer == "muon":              # airbench94_muon's head: unit-std weights, output / width
+    if cfg.optimizer == "muon":  # airbench94_muon's head: unit-std weights, output / width
         head = model[-2]
         head.weight.data /= head.weight.data.std()
         model[-1].factor = 1 / head.in_features
@@ -472,12 +509,12 @@ def train_recipe(train: ImageData, test: ImageData, cfg: RecipeConfig | None = N
         loss_sum, n = 0.0, 0
         for x, y in loader:
             p = step / total_steps
-            if budget_s is not None:       # leave time for the final test-time-augmented evaluation
+            if budget_s is not None:  # leave time for the final test-time-augmented evaluation
                 now = time.perf_counter()
-                if step == 3:              # measure the speed after the first, slower steps
+                if step == 3:  # measure the speed after the first, slower steps
                     mark = (now, seen)
                 reserve = 0.0
-                if step > 3:               # an evaluated image costs about a third of a trained one
+                if step > 3:  # an evaluated image costs about a third of a trained one
                     rate = (seen - mark[1]) / max(now - mark[0], 1e-9)
                     reserve = min(1.3 * views * len(test) / (3 * rate), 0.3 * budget_s)
                 p = max(p, (now - start) / max(budget_s - reserve, 1e-9))
@@ -485,7 +522,7 @@ def train_recipe(train: ImageData, test: ImageData, cfg: RecipeConfig | None = N
                 break
             for opt in optimizers:
                 for g in opt.param_groups:
-                    if cfg.optimizer == "muon":     # linear decay from the start; whitening bias: faster
+                    if cfg.optimizer == "muon":  # linear decay from the start; whitening bias: faster
                         end = cfg.whiten_bias if g.get("whiten") else 1.0
                         g["lr"] = g["base_lr"] * max(0.0, 1 - p / end)
                     else:
@@ -499,7 +536,7 @@ def train_recipe(train: ImageData, test: ImageData, cfg: RecipeConfig | None = N
             step += 1
             seen += len(y)
             if cfg.lookahead_every and step % cfg.lookahead_every == 0:
-                lookahead.update(model, decay=(0.95 ** cfg.lookahead_every) * p ** 3)
+                lookahead.update(model, decay=(0.95**cfg.lookahead_every) * p**3)
             loss_sum += loss.item()
             n += len(y)
             if progress and int(100 * p) > bar.n:
@@ -507,16 +544,22 @@ def train_recipe(train: ImageData, test: ImageData, cfg: RecipeConfig | None = N
         if n == 0:
             break
         logits, labels = predict(model, curve_loader, tta_level=0, bf16=cfg.bf16)
-        curve.append(dict(seconds=round(time.perf_counter() - start, 2),
-                          cpu_seconds=round(time.process_time() - cpu_start, 2), epoch=epoch, images=seen,
-                          test_acc=(logits.argmax(1) == labels).float().mean().item(),
-                          test_images=len(labels), train_loss=loss_sum / n))
+        curve.append(
+            dict(
+                seconds=round(time.perf_counter() - start, 2),
+                cpu_seconds=round(time.process_time() - cpu_start, 2),
+                epoch=epoch,
+                images=seen,
+                test_acc=(logits.argmax(1) == labels).float().mean().item(),
+                test_images=len(labels),
+                train_loss=loss_sum / n,
+            )
+        )
         if progress:
-            bar.write(" ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
-                               for k, v in curve[-1].items()))
+            bar.write(" ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in curve[-1].items()))
     bar.close()
     if cfg.lookahead_every:
-        lookahead.update(model, decay=1.0)   # finish on the slow weights
+        lookahead.update(model, decay=1.0)  # finish on the slow weights
     logits, labels = predict(model, test_loader, tta_level=cfg.tta_level, bf16=cfg.bf16)
     acc = (logits.argmax(1) == labels).float().mean().item()
     seconds = time.perf_counter() - start

@@ -9,11 +9,12 @@ Example:
     >>> count_params(nn.Conv2d(3, 10, 5))
     760
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 from torch import nn
@@ -101,8 +102,10 @@ class LayerTable(list):
         head = f"{'layer':<22}{'input':>18}{'output':>18}{'params':>13}{'MACs':>15}"
         lines = [head, "-" * len(head)]
         for r in self:
-            lines.append(f"{(r.name + ' ' + r.kind)[:21]:<22}{str(list(r.input_shape)):>18}"
-                         f"{str(list(r.output_shape)):>18}{r.params:>13,}{r.macs:>15,}")
+            lines.append(
+                f"{(r.name + ' ' + r.kind)[:21]:<22}{str(list(r.input_shape)):>18}"
+                f"{str(list(r.output_shape)):>18}{r.params:>13,}{r.macs:>15,}"
+            )
         lines += ["-" * len(head), f"{'total':<58}{self.total_params:>13,}{self.total_macs:>15,}"]
         return "\n".join(lines)
 
@@ -110,8 +113,7 @@ class LayerTable(list):
         p.text(str(self))
 
 
-def layer_table(model: nn.Module, input_size: Sequence[int] | torch.Tensor,
-                depth: int = 1) -> LayerTable:
+def layer_table(model: nn.Module, input_size: Sequence[int] | torch.Tensor, depth: int = 1) -> LayerTable:
     """Each layer's input shape, output shape, parameters and MACs for one forward pass.
 
     Args:
@@ -147,8 +149,16 @@ def layer_table(model: nn.Module, input_size: Sequence[int] | torch.Tensor,
             continue
         name = names.get(id(info.module), info.var_name)
         mac = sum(flops.get(f"{root}.{name}", {}).values()) // 2
-        table.append(LayerRow(name, info.class_name, tuple(info.input_size), tuple(info.output_size),
-                              sum(p.numel() for p in info.module.parameters()), mac))
+        table.append(
+            LayerRow(
+                name,
+                info.class_name,
+                tuple(info.input_size),
+                tuple(info.output_size),
+                sum(p.numel() for p in info.module.parameters()),
+                mac,
+            )
+        )
     table.total_params = count_params(model)
     table.total_macs = counter.get_total_flops() // 2
     return table

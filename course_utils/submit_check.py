@@ -28,6 +28,7 @@ Example:
     >>> protected_cell_problems({"cells": [cell]})
     []
 """
+
 from __future__ import annotations
 
 import json
@@ -38,13 +39,21 @@ from pathlib import Path
 
 from .nbcells import cell_checksum, cell_source, nbgrader_meta  # noqa: F401 (also used by the grader)
 
-__all__ = ["cell_checksum", "protected_cell_problems", "run_visible_tests", "check_before_submit",
-           "in_colab", "colab_notebook", "submit_message", "SUBMIT_WITH"]
+__all__ = [
+    "cell_checksum",
+    "protected_cell_problems",
+    "run_visible_tests",
+    "check_before_submit",
+    "in_colab",
+    "colab_notebook",
+    "submit_message",
+    "SUBMIT_WITH",
+]
 
 #: Files a homework is submitted with, besides its notebook (by the notebook's name without ``.ipynb``).
 SUBMIT_WITH: dict[str, tuple[str, ...]] = {"08_hw3_cifar10": ("hw3_model.pt",)}
 
-_NESTED = "COURSE_SUBMIT_CHECK"      # set while run_visible_tests runs a notebook: its own call does nothing
+_NESTED = "COURSE_SUBMIT_CHECK"  # set while run_visible_tests runs a notebook: its own call does nothing
 
 
 def protected_cell_problems(nb: dict, release: dict | None = None) -> list[str]:
@@ -72,8 +81,9 @@ def protected_cell_problems(nb: dict, release: dict | None = None) -> list[str]:
     return problems
 
 
-def run_visible_tests(path: str | Path, timeout: int = 300,
-                      cwd: str | Path | None = None) -> list[tuple[str, float, str | None]]:
+def run_visible_tests(
+    path: str | Path, timeout: int = 300, cwd: str | Path | None = None
+) -> list[tuple[str, float, str | None]]:
     """Run the notebook in a fresh kernel; (grade_id, points, error or None) for every test cell.
 
     The kernel starts in ``cwd`` (default: the notebook's folder), where the notebook's relative paths
@@ -83,10 +93,15 @@ def run_visible_tests(path: str | Path, timeout: int = 300,
     from nbclient import NotebookClient
 
     nb = nbformat.read(str(path), as_version=4)
-    client = NotebookClient(nb, timeout=timeout, allow_errors=True, kernel_name="python3",
-                            resources={"metadata": {"path": str(Path(cwd or Path(path).resolve().parent))}})
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        allow_errors=True,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(Path(cwd or Path(path).resolve().parent))}},
+    )
     before = os.environ.get(_NESTED)
-    os.environ[_NESTED] = "1"            # the kernel inherits it: the notebook's own check does nothing
+    os.environ[_NESTED] = "1"  # the kernel inherits it: the notebook's own check does nothing
     try:
         client.execute()
     finally:
@@ -98,8 +113,14 @@ def run_visible_tests(path: str | Path, timeout: int = 300,
     for cell in nb.cells:
         n = nbgrader_meta(cell)
         if cell.cell_type == "code" and n.get("grade") and not n.get("solution"):
-            err = next((f"{o.get('ename')}: {o.get('evalue')}" for o in cell.get("outputs", [])
-                        if o.get("output_type") == "error"), None)
+            err = next(
+                (
+                    f"{o.get('ename')}: {o.get('evalue')}"
+                    for o in cell.get("outputs", [])
+                    if o.get("output_type") == "error"
+                ),
+                None,
+            )
             out.append((n.get("grade_id", "?"), float(n.get("points", 0)), err))
     return out
 
@@ -140,8 +161,10 @@ def submit_message(name: str | None, colab: bool, files: tuple[str, ...] | list[
     if colab:
         msg = f"To submit on Colab: File > Download > Download .ipynb saves {nb}; submit that file"
         if files:
-            msg += (f" together with {also} (Files panel on the left: right-click {files[0]} > Download). "
-                    "Download it before the runtime ends: Colab deletes its files then")
+            msg += (
+                f" together with {also} (Files panel on the left: right-click {files[0]} > Download). "
+                "Download it before the runtime ends: Colab deletes its files then"
+            )
         return msg + ", as your instructor describes."
     msg = f"To submit: save the notebook (File > Save Notebook), then submit {nb}"
     if files:
@@ -149,8 +172,12 @@ def submit_message(name: str | None, colab: bool, files: tuple[str, ...] | list[
     return msg + ", as your instructor describes."
 
 
-def check_before_submit(path: str | Path | None = None, release: str | Path | None = None,
-                        run: bool | None = None, files: tuple[str, ...] | list[str] | None = None) -> bool:
+def check_before_submit(
+    path: str | Path | None = None,
+    release: str | Path | None = None,
+    run: bool | None = None,
+    files: tuple[str, ...] | list[str] | None = None,
+) -> bool:
     """Print the protected-cell warnings, the visible-test results and what to submit; True when all is well.
 
     Args:
@@ -177,19 +204,24 @@ def check_before_submit(path: str | Path | None = None, release: str | Path | No
         if path is None:
             path = os.environ.get("JPY_SESSION_NAME")
             if not path or not Path(path).is_file():
-                print("Give the notebook's file name, e.g. check_before_submit(\"01_hw0_warmup.ipynb\").")
+                print('Give the notebook\'s file name, e.g. check_before_submit("01_hw0_warmup.ipynb").')
                 return False
         if not Path(path).is_file():
-            print(f"WARNING: there is no file {path} in {Path.cwd()}: save the notebook, and if you renamed it, "
-                  "give check_before_submit its new name.")
+            print(
+                f"WARNING: there is no file {path} in {Path.cwd()}: save the notebook, and if you renamed it, "
+                "give check_before_submit its new name."
+            )
             return False
         nb = json.loads(Path(path).read_text(encoding="utf-8"))
         name, folder = _stem(path), Path(path).resolve().parent
     files = tuple(SUBMIT_WITH.get(name or "", ()) if files is None else files)
     rel = json.loads(Path(release).read_text(encoding="utf-8")) if release else None
     problems = protected_cell_problems(nb, rel)
-    problems += [f"{f} is not in {'the current folder' if colab else folder}: it must be submitted with "
-                 "the notebook" for f in files if not (folder / f).is_file()]
+    problems += [
+        f"{f} is not in {'the current folder' if colab else folder}: it must be submitted with the notebook"
+        for f in files
+        if not (folder / f).is_file()
+    ]
     for p in problems:
         print("WARNING:", p)
     ok = not problems
@@ -199,7 +231,7 @@ def check_before_submit(path: str | Path | None = None, release: str | Path | No
             print("Quick mode: the protected cells are checked, the notebook is not run again.")
     if run:
         with tempfile.TemporaryDirectory() as tmp:
-            if colab:                # nbclient runs a file: the editor's notebook, written to a scratch folder
+            if colab:  # nbclient runs a file: the editor's notebook, written to a scratch folder
                 nb_file = Path(tmp) / f"{name or 'notebook'}.ipynb"
                 nb_file.write_text(json.dumps(nb), encoding="utf-8")
                 results = run_visible_tests(nb_file, cwd=folder)
@@ -208,8 +240,7 @@ def check_before_submit(path: str | Path | None = None, release: str | Path | No
         got = sum(p for _, p, e in results if e is None)
         for gid, pts, err in results:
             print(f"{'PASS' if err is None else 'FAIL'}  {gid} ({pts:g} pt){'' if err is None else ': ' + err}")
-        print(f"Visible tests: {got:g} / {sum(p for _, p, _ in results):g} points "
-              "(the grader also runs hidden tests)")
+        print(f"Visible tests: {got:g} / {sum(p for _, p, _ in results):g} points (the grader also runs hidden tests)")
         ok = ok and all(e is None for _, _, e in results)
     print("Ready to submit." if ok else "Fix the problems above before submitting.")
     print(submit_message(name, colab, files))

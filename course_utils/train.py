@@ -13,21 +13,31 @@ Example:
     >>> len(h.train_loss)
     1
 """
+
 from __future__ import annotations
 
 import math
 import os
 import random
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
 
 import torch
 from torch import nn
 
-__all__ = ["get_device", "seed_everything", "show_progress", "History", "evaluate", "fit",
-           "warmup_cosine", "save_checkpoint", "load_checkpoint"]
+__all__ = [
+    "get_device",
+    "seed_everything",
+    "show_progress",
+    "History",
+    "evaluate",
+    "fit",
+    "warmup_cosine",
+    "save_checkpoint",
+    "load_checkpoint",
+]
 
 
 def get_device() -> torch.device:
@@ -55,6 +65,7 @@ def seed_everything(seed: int = 0) -> torch.Generator:
     random.seed(seed)
     try:
         import numpy as np
+
         np.random.seed(seed)
     except ImportError:  # pragma: no cover
         pass
@@ -108,8 +119,9 @@ class History:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader: Iterable, loss_fn: Callable | None = None,
-             device: torch.device | str | None = None) -> tuple[float, float]:
+def evaluate(
+    model: nn.Module, loader: Iterable, loss_fn: Callable | None = None, device: torch.device | str | None = None
+) -> tuple[float, float]:
     """Mean loss and accuracy of ``model`` over ``loader`` (in eval mode, no gradients).
 
     Example:
@@ -136,11 +148,19 @@ def evaluate(model: nn.Module, loader: Iterable, loss_fn: Callable | None = None
     return total_loss / n, correct / n
 
 
-def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = None,
-        epochs: int = 1, lr: float = 0.1, optimizer: torch.optim.Optimizer | None = None,
-        scheduler: torch.optim.lr_scheduler.LRScheduler | None = None, loss_fn: Callable | None = None,
-        device: torch.device | str | None = None, progress: bool | None = None,
-        history: History | None = None) -> History:
+def fit(
+    model: nn.Module,
+    train_loader: Iterable,
+    val_loader: Iterable | None = None,
+    epochs: int = 1,
+    lr: float = 0.1,
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    loss_fn: Callable | None = None,
+    device: torch.device | str | None = None,
+    progress: bool | None = None,
+    history: History | None = None,
+) -> History:
     """Train ``model`` for ``epochs`` passes over ``train_loader``; return the :class:`History`.
 
     Args:
@@ -184,8 +204,12 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
             raise ValueError("the training loader gave no batches")
         if not math.isfinite(total_loss):
             print(f"epoch {epoch + 1}: the loss is {total_loss / n} -- the learning rate is probably too high")
-        metrics = dict(train_loss=total_loss / n, train_acc=correct / n,
-                       lr=optimizer.param_groups[0]["lr"], seconds=time.perf_counter() - start)
+        metrics = dict(
+            train_loss=total_loss / n,
+            train_acc=correct / n,
+            lr=optimizer.param_groups[0]["lr"],
+            seconds=time.perf_counter() - start,
+        )
         if val_loader is not None:
             metrics["val_loss"], metrics["val_acc"] = evaluate(model, val_loader, loss_fn, device)
         history.log(**metrics)
@@ -194,8 +218,9 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
     return history
 
 
-def warmup_cosine(optimizer: torch.optim.Optimizer, total_steps: int,
-                  warmup_steps: int = 0) -> torch.optim.lr_scheduler.LambdaLR:
+def warmup_cosine(
+    optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int = 0
+) -> torch.optim.lr_scheduler.LambdaLR:
     """Linear warm-up for ``warmup_steps``, then cosine decay to zero at ``total_steps`` (step per batch).
 
     Example:

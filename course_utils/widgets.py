@@ -6,6 +6,7 @@ function too, so tests can call it without a browser.
 Example:
     >>> # from course_utils.widgets import activation_explorer; activation_explorer()
 """
+
 from __future__ import annotations
 
 __all__: list[str] = []
@@ -14,7 +15,7 @@ __all__: list[str] = []
 # --------------------------------------------------------------------------- activation explorer
 # Taught in 02_mlp_fundamentals: every activation of the slides, with its derivative.
 import io as _io
-from typing import Callable as _Callable
+from collections.abc import Callable as _Callable
 
 import torch as _torch
 
@@ -49,12 +50,18 @@ def make_activation(name: str, param: float | None = None) -> _Callable[[_torch.
     if pname is None:
         if param is not None:
             raise ValueError(f"{name} takes no parameter, got {param!r}")
-        return {"Sigmoid": _torch.nn.Sigmoid, "Tanh": _torch.nn.Tanh, "ReLU": _torch.nn.ReLU,
-                "ReLU6": _torch.nn.ReLU6, "GELU": _torch.nn.GELU, "Hardswish": _torch.nn.Hardswish}[name]()
+        return {
+            "Sigmoid": _torch.nn.Sigmoid,
+            "Tanh": _torch.nn.Tanh,
+            "ReLU": _torch.nn.ReLU,
+            "ReLU6": _torch.nn.ReLU6,
+            "GELU": _torch.nn.GELU,
+            "Hardswish": _torch.nn.Hardswish,
+        }[name]()
     p = float(default if param is None else param)
     if name == "LeakyReLU":
         return _torch.nn.LeakyReLU(negative_slope=p)
-    return lambda x: x * _torch.sigmoid(p * x)          # Swish
+    return lambda x: x * _torch.sigmoid(p * x)  # Swish
 
 
 def _label(name: str, param: float | None) -> str:
@@ -107,16 +114,17 @@ def activation_explorer(name: str = "LeakyReLU", param: float | None = None):
     """
     import ipywidgets as w
 
-    make_activation(name, param)        # unknown name or a parameter it does not take: ValueError
+    make_activation(name, param)  # unknown name or a parameter it does not take: ValueError
     pname, _, rng, _ = ACTIVATIONS[name]
     if param is not None and not rng[0] <= param <= rng[1]:
         raise ValueError(f"{pname} of the explorer must lie in [{rng[0]}, {rng[1]}], got {param}")
     choice = w.Dropdown(options=list(ACTIVATIONS), value=name, description="activation")
-    slider = w.FloatSlider(value=0.1, min=0.0, max=1.0, step=0.01, description="parameter",
-                           continuous_update=False, readout_format=".2f")
+    slider = w.FloatSlider(
+        value=0.1, min=0.0, max=1.0, step=0.01, description="parameter", continuous_update=False, readout_format=".2f"
+    )
     caption = w.HTML()
     image = w.Image(format="png")
-    busy = [False]          # no redraw while the slider is being reconfigured
+    busy = [False]  # no redraw while the slider is being reconfigured
 
     def configure(name: str, value: float | None) -> None:
         pname, default, rng, _ = ACTIVATIONS[name]
@@ -144,8 +152,9 @@ def activation_explorer(name: str = "LeakyReLU", param: float | None = None):
         x = _torch.tensor([-2.0, 0.0, 2.0], requires_grad=True)
         y = fn(x)
         (dy,) = _torch.autograd.grad(y.sum(), x)
-        vals = ", ".join(f"f({a:g}) = {b:.3f}, f'({a:g}) = {c:.3f}"
-                         for a, b, c in zip(x.tolist(), y.tolist(), dy.tolist()))
+        vals = ", ".join(
+            f"f({a:g}) = {b:.3f}, f'({a:g}) = {c:.3f}" for a, b, c in zip(x.tolist(), y.tolist(), dy.tolist())
+        )
         caption.value = f"<b>{_label(name, p)}</b>: f(x) = {ACTIVATIONS[name][3]}<br>{vals}"
         image.value = _png(draw_activation(name, p))
 
@@ -170,8 +179,9 @@ __all__ += ["receptive_field_layers", "draw_receptive_field", "receptive_field_e
 LayerSpec = tuple  # (kernel, stride, padding, dilation) of one conv or pooling layer
 
 
-def receptive_field_layers(depth: int, kernel: int = 3, stride: int = 1, dilation: int = 1,
-                           pool: bool = False) -> list[LayerSpec]:
+def receptive_field_layers(
+    depth: int, kernel: int = 3, stride: int = 1, dilation: int = 1, pool: bool = False
+) -> list[LayerSpec]:
     """A stack of ``depth`` convolutions as ``(kernel, stride, padding, dilation)`` tuples.
 
     Each convolution has "same" padding ``dilation * (kernel - 1) // 2``; with ``pool`` each one is
@@ -194,8 +204,7 @@ def receptive_field_layers(depth: int, kernel: int = 3, stride: int = 1, dilatio
     return layers
 
 
-def draw_receptive_field(grad, box: tuple[int, int, int, int] | None = None, ax=None,
-                         title: str | None = None):
+def draw_receptive_field(grad, box: tuple[int, int, int, int] | None = None, ax=None, title: str | None = None):
     """Heat map of an input-gradient map (H, W), with the analytic receptive field as a rectangle.
 
     Args:
@@ -221,14 +230,17 @@ def draw_receptive_field(grad, box: tuple[int, int, int, int] | None = None, ax=
         fig, ax = plt.subplots(figsize=(4.2, 4.2))
     else:
         fig = ax.figure
-    shown = np.where(g > 0, g, np.nan)          # zero gradient (outside the field) stays white
+    shown = np.where(g > 0, g, np.nan)  # zero gradient (outside the field) stays white
     ax.imshow(shown, cmap="viridis", interpolation="nearest")
     ax.set_xlim(-0.5, g.shape[1] - 0.5)
     ax.set_ylim(g.shape[0] - 0.5, -0.5)
     if box is not None:
         top, left, h, w = box
-        ax.add_patch(Rectangle((left - 0.5, top - 0.5), w, h, fill=False, edgecolor="red", lw=1.5,
-                               label="analytic receptive field"))
+        ax.add_patch(
+            Rectangle(
+                (left - 0.5, top - 0.5), w, h, fill=False, edgecolor="red", lw=1.5, label="analytic receptive field"
+            )
+        )
         ax.legend(loc="lower right", fontsize="small")
     ax.set_title(title or "input gradient of one output unit", fontsize=9)
     ax.set_xlabel("input column")
@@ -342,14 +354,13 @@ def draw_conv(i: int = 5, k: int = 3, s: int = 1, p: int = 0, d: int = 1, step: 
     r, c = divmod(step, o)
     n = i + 2 * p
     grid = np.ones((n, n, 3))
-    grid[:p, :], grid[n - p:, :], grid[:, :p], grid[:, n - p:] = 0.85, 0.85, 0.85, 0.85
+    grid[:p, :], grid[n - p :, :], grid[:, :p], grid[:, n - p :] = 0.85, 0.85, 0.85, 0.85
     for y in windows[r]:
         for x in windows[c]:
             grid[y + p, x + p] = (0.35, 0.6, 0.9)
     out = np.ones((o, o, 3))
     out[r, c] = (1.0, 0.65, 0.2)
-    fig, (ax_in, ax_out) = plt.subplots(1, 2, figsize=(7.5, 3.6),
-                                        gridspec_kw={"width_ratios": [n, max(o, n / 3)]})
+    fig, (ax_in, ax_out) = plt.subplots(1, 2, figsize=(7.5, 3.6), gridspec_kw={"width_ratios": [n, max(o, n / 3)]})
     for ax, img, size in ((ax_in, grid, n), (ax_out, out, o)):
         ax.imshow(img, extent=(0, size, size, 0), interpolation="nearest")
         ax.set_xticks(range(size + 1), [])
@@ -434,8 +445,15 @@ def conv_explorer(i: int = 7, k: int = 3, s: int = 1, p: int = 0, d: int = 1):
     for w in (*sliders.values(), step):
         w.observe(render, names="value")
     render()
-    box = W.VBox([W.HBox([sliders["i"], sliders["k"], sliders["s"]]),
-                  W.HBox([sliders["p"], sliders["d"]]), W.HBox([step, play]), formula, image])
+    box = W.VBox(
+        [
+            W.HBox([sliders["i"], sliders["k"], sliders["s"]]),
+            W.HBox([sliders["p"], sliders["d"]]),
+            W.HBox([step, play]),
+            formula,
+            image,
+        ]
+    )
     box.controls = {**sliders, "step": step, "play": play}
     box.formula, box.image = formula, image
     return box

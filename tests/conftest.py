@@ -13,4 +13,5 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 @pytest.fixture
 def course(tmp_path):
     from harness import Course
+
     return lambda *names: Course(tmp_path / "course", list(names) or None)

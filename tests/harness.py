@@ -11,6 +11,7 @@ gradebook. Graded-homework tests use it like this::
     course.autograde("04_hw1_layer_sizes")
     cells = course.cell_scores("04_hw1_layer_sizes", "alice")   # {grade_id: (score, max)}
 """
+
 from __future__ import annotations
 
 import json
@@ -42,9 +43,11 @@ def graded_assignments() -> list[str]:
 def autograded_cells(nb_path: Path) -> dict[str, float]:
     """{grade_id: points} of the autograded (code test) cells of a notebook."""
     nb = nbformat.read(nb_path, as_version=4)
-    return {c.metadata["nbgrader"]["grade_id"]: float(c.metadata["nbgrader"].get("points", 0))
-            for c in nb.cells
-            if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")}
+    return {
+        c.metadata["nbgrader"]["grade_id"]: float(c.metadata["nbgrader"].get("points", 0))
+        for c in nb.cells
+        if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")
+    }
 
 
 class Course:
@@ -54,16 +57,28 @@ class Course:
         self.root = Path(root)
         names = assignments or [p.name for p in SOLUTIONS.iterdir() if p.is_dir()]
         for name in names:
-            shutil.copytree(SOLUTIONS / name, self.root / "solutions" / name,
-                            ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+            shutil.copytree(
+                SOLUTIONS / name,
+                self.root / "solutions" / name,
+                ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"),
+            )
         (self.root / "autograde").mkdir(parents=True, exist_ok=True)
-        self.env = dict(os.environ, COURSE_NBGRADER_ROOT=str(self.root),
-                        PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
+        self.env = dict(
+            os.environ,
+            COURSE_NBGRADER_ROOT=str(self.root),
+            PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
+        )
 
     def nbgrader(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
         """Run ``nbgrader ARGS`` from the repository root (so the course config applies) on this root."""
-        r = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=REPO, env=self.env,
-                           capture_output=True, text=True, timeout=timeout)
+        r = subprocess.run(
+            [sys.executable, "-m", "nbgrader", *args],
+            cwd=REPO,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         if check and r.returncode != 0:
             raise AssertionError(f"nbgrader {' '.join(args)} exited {r.returncode}:\n{r.stdout}\n{r.stderr}")
         return r

@@ -14,6 +14,7 @@ Screenshots and the server log go to ``artifacts/browser/`` (git-ignored). Witho
 Playwright the tests are skipped and say why; ``make test`` installs Chromium from Debian's
 packages when it can (see the ``chromium`` target of the Makefile).
 """
+
 from __future__ import annotations
 
 import json
@@ -36,8 +37,16 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from harness import RELEASED, REPO, SOLUTIONS
 
 CHROMIUM = os.environ.get("COURSE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ARTIFACTS = REPO / "artifacts" / "browser"
 TOKEN = "course-browser-test"
 # Seconds for "run all" of one notebook (lectures take well under a minute in quick mode).
@@ -45,14 +54,15 @@ RUN_TIMEOUT = float(os.environ.get("COURSE_BROWSER_TIMEOUT", "300"))
 # `make lab` without re-checking the installation (`make test` has just done that).
 STAMP = ".venv/.course-installed"
 STDERR = "application/vnd.jupyter.stderr"
-ERROR_TEXT = re.compile(r"Traceback \(most recent call last\)|^\s*(\w+\.)*\w*(Error|Exception)\b",
-                        re.MULTILINE)
+ERROR_TEXT = re.compile(r"Traceback \(most recent call last\)|^\s*(\w+\.)*\w*(Error|Exception)\b", re.MULTILINE)
 
 
 def _why_skip() -> str | None:
     if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        return (f"Chromium not found at {CHROMIUM}: the browser test needs Debian's chromium "
-                "(`sudo apt-get install chromium`; `make test` installs it when run as root)")
+        return (
+            f"Chromium not found at {CHROMIUM}: the browser test needs Debian's chromium "
+            "(`sudo apt-get install chromium`; `make test` installs it when run as root)"
+        )
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
@@ -81,8 +91,10 @@ def widget_lectures(released: Path = RELEASED) -> list[Path]:
     out = []
     for path in sorted(released.glob("*/*.ipynb")):
         nb = nbformat.read(path, as_version=4)
-        graded = any(c.metadata.get("nbgrader", {}).get("solution") or c.metadata.get("nbgrader", {}).get("grade")
-                     for c in nb.cells)
+        graded = any(
+            c.metadata.get("nbgrader", {}).get("solution") or c.metadata.get("nbgrader", {}).get("grade")
+            for c in nb.cells
+        )
         code = _code(nb)
         uses_widgets = re.search(r"\bipywidgets\b|course_utils\.widgets|from course_utils import widgets", code)
         has_slider = re.search(r"Slider\b|_explorer\(|\binteract", code)
@@ -100,36 +112,47 @@ def tiny_widget_notebook(path: Path, raises: str | None = None) -> Path:
     (a plain cell raises, so "Run All" stops there).
     """
     fail = '        raise ValueError("callback failed on purpose")\n'
-    draw = ("def draw(n):\n"
-            + ("    if n != 3:\n" + fail if raises == "interactive_output" else "")
-            + "    fig, ax = plt.subplots(figsize=(3, 2))\n"
-            "    ax.plot(np.arange(10) ** (n / 3))\n"
-            "    ax.set_title(f'power {n}/3')\n"
-            "    plt.show()\n")
+    draw = (
+        "def draw(n):\n"
+        + ("    if n != 3:\n" + fail if raises == "interactive_output" else "")
+        + "    fig, ax = plt.subplots(figsize=(3, 2))\n"
+        "    ax.plot(np.arange(10) ** (n / 3))\n"
+        "    ax.set_title(f'power {n}/3')\n"
+        "    plt.show()\n"
+    )
     if raises == "interactive_output":
-        widget = (draw + "n = widgets.IntSlider(value=3, min=1, max=9, description='n')\n"
-                  "widgets.VBox([n, widgets.interactive_output(draw, {'n': n})])")
+        widget = (
+            draw + "n = widgets.IntSlider(value=3, min=1, max=9, description='n')\n"
+            "widgets.VBox([n, widgets.interactive_output(draw, {'n': n})])"
+        )
     else:
-        widget = ("def png(n):\n"
-                  "    fig, ax = plt.subplots(figsize=(3, 2))\n"
-                  "    ax.plot(np.arange(10) ** (n / 3))\n"
-                  "    buf = io.BytesIO()\n"
-                  "    fig.savefig(buf, format='png')\n"
-                  "    plt.close(fig)\n"
-                  "    return buf.getvalue()\n\n"
-                  "n = widgets.IntSlider(value=3, min=1, max=9, description='n')\n"
-                  "image = widgets.Image(value=png(3), format='png')\n"
-                  "def redraw(change):\n"
-                  + ("    if change['new'] != 3:\n" + fail if raises == "observe" else "")
-                  + "    image.value = png(change['new'])\n"
-                  "n.observe(redraw, names='value')\n"
-                  "widgets.VBox([n, image])")
-    nb = new_notebook(cells=[
-        new_markdown_cell("# A slider and a plot"),
-        new_code_cell("import io\nimport ipywidgets as widgets\nimport matplotlib.pyplot as plt\nimport numpy as np"),
-        new_code_cell("plt.plot([0, 1, 4, 9])\nplt.show()"),
-        new_code_cell(widget),
-    ] + ([new_code_cell('raise RuntimeError("cell failed on purpose")')] if raises == "cell" else []))
+        widget = (
+            "def png(n):\n"
+            "    fig, ax = plt.subplots(figsize=(3, 2))\n"
+            "    ax.plot(np.arange(10) ** (n / 3))\n"
+            "    buf = io.BytesIO()\n"
+            "    fig.savefig(buf, format='png')\n"
+            "    plt.close(fig)\n"
+            "    return buf.getvalue()\n\n"
+            "n = widgets.IntSlider(value=3, min=1, max=9, description='n')\n"
+            "image = widgets.Image(value=png(3), format='png')\n"
+            "def redraw(change):\n"
+            + ("    if change['new'] != 3:\n" + fail if raises == "observe" else "")
+            + "    image.value = png(change['new'])\n"
+            "n.observe(redraw, names='value')\n"
+            "widgets.VBox([n, image])"
+        )
+    nb = new_notebook(
+        cells=[
+            new_markdown_cell("# A slider and a plot"),
+            new_code_cell(
+                "import io\nimport ipywidgets as widgets\nimport matplotlib.pyplot as plt\nimport numpy as np"
+            ),
+            new_code_cell("plt.plot([0, 1, 4, 9])\nplt.show()"),
+            new_code_cell(widget),
+        ]
+        + ([new_code_cell('raise RuntimeError("cell failed on purpose")')] if raises == "cell" else [])
+    )
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, path)
@@ -156,18 +179,36 @@ class Lab:
         notes = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
         notes.parent.mkdir(parents=True, exist_ok=True)
         notes.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))  # no news pop-up
-        env = dict(os.environ, COURSE_QUICK="1", COURSE_NBGRADER_ROOT=str(root),
-                   JUPYTERLAB_SETTINGS_DIR=str(settings),
-                   JUPYTERLAB_WORKSPACES_DIR=str(root.parent / "lab-workspaces"),
-                   JUPYTER_RUNTIME_DIR=str(root.parent / "lab-runtime"),
-                   JUPYTER_CONFIG_DIR=str(root.parent / "lab-config"),
-                   PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
-        env.pop("MPLBACKEND", None)      # `make test` sets Agg; a student's JupyterLab draws inline
+        env = dict(
+            os.environ,
+            COURSE_QUICK="1",
+            COURSE_NBGRADER_ROOT=str(root),
+            JUPYTERLAB_SETTINGS_DIR=str(settings),
+            JUPYTERLAB_WORKSPACES_DIR=str(root.parent / "lab-workspaces"),
+            JUPYTER_RUNTIME_DIR=str(root.parent / "lab-runtime"),
+            JUPYTER_CONFIG_DIR=str(root.parent / "lab-config"),
+            PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
+        )
+        env.pop("MPLBACKEND", None)  # `make test` sets Agg; a student's JupyterLab draws inline
         self._log = open(log, "w")
         self.proc = subprocess.Popen(
-            ["make", "--no-print-directory", "-o", STAMP, "lab", "HEADLESS=1", f"PORT={self.port}",
-             f"LAB_DIR={root}", f"LAB_ARGS=--IdentityProvider.token={TOKEN}"],
-            cwd=REPO, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                "make",
+                "--no-print-directory",
+                "-o",
+                STAMP,
+                "lab",
+                "HEADLESS=1",
+                f"PORT={self.port}",
+                f"LAB_DIR={root}",
+                f"LAB_ARGS=--IdentityProvider.token={TOKEN}",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         deadline = time.time() + 120
         while True:
             try:
@@ -176,7 +217,9 @@ class Lab:
             except OSError:
                 if self.proc.poll() is not None or time.time() > deadline:
                     self.stop()
-                    raise AssertionError("`make lab HEADLESS=1` did not answer on " + self.url + ":\n" + self.log())
+                    raise AssertionError(
+                        "`make lab HEADLESS=1` did not answer on " + self.url + ":\n" + self.log()
+                    ) from None
                 time.sleep(0.5)
 
     def api(self, method: str, path: str):
@@ -214,7 +257,7 @@ def lab(tmp_path_factory):
     shutil.copytree(RELEASED, root / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     shutil.copytree(SOLUTIONS, root / "solutions", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     (root / "autograde").mkdir()
-    shutil.rmtree(ARTIFACTS, ignore_errors=True)     # screenshots of this run only
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)  # screenshots of this run only
     ARTIFACTS.mkdir(parents=True)
     server = Lab(root, ARTIFACTS / "jupyterlab.log")
     yield server
@@ -226,11 +269,15 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     pw = sync_playwright().start()
-    profile = ARTIFACTS.parent / ".chromium-profile"      # fresh for every run
+    profile = ARTIFACTS.parent / ".chromium-profile"  # fresh for every run
     shutil.rmtree(profile, ignore_errors=True)
     ctx = pw.chromium.launch_persistent_context(
-        str(profile), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
-        viewport={"width": 1400, "height": 1100})
+        str(profile),
+        executable_path=CHROMIUM,
+        headless=True,
+        args=CHROMIUM_ARGS,
+        viewport={"width": 1400, "height": 1100},
+    )
     yield ctx
     ctx.close()
     pw.stop()
@@ -301,12 +348,12 @@ def run_all(page, timeout: float) -> list[str]:
         prompts = page.eval_on_selector_all(".jp-CodeCell .jp-InputPrompt", "els => els.map(e => e.textContent.trim())")
         started = started or any(p not in ("[ ]:", "") for p in prompts)
         if not started and not retried and time.time() - start > 20 and kernel_idle(page):
-            menu(page, "Run", "Run All Cells")      # nothing ran on an idle kernel: the click was lost
+            menu(page, "Run", "Run All Cells")  # nothing ran on an idle kernel: the click was lost
             retried = True
         if all(re.fullmatch(r"\[\d+\]:", p) for p in prompts):
             return prompts
         if started and not any("*" in p for p in prompts) and kernel_idle(page):
-            return prompts                         # stopped early: a cell failed
+            return prompts  # stopped early: a cell failed
         time.sleep(0.5)
     raise AssertionError(f"'Run All Cells' did not finish in {timeout:.0f} s; prompts: {prompts}")
 
@@ -347,8 +394,8 @@ def check_notebook(page, lab: Lab, path: str, shots: str) -> dict:
     t0 = time.time()
     open_lab(page, lab, path)
     page.wait_for_selector(".jp-Notebook .jp-Cell")
-    menu(page, "View", "Show Log Console")       # errors of widget callbacks are shown there
-    page.locator(".jp-Notebook .jp-Cell .jp-InputPrompt").first.click()     # the notebook, not the log, is active
+    menu(page, "View", "Show Log Console")  # errors of widget callbacks are shown there
+    page.locator(".jp-Notebook .jp-Cell .jp-InputPrompt").first.click()  # the notebook, not the log, is active
     deadline = time.time() + 120
     while not kernel_idle(page):
         assert time.time() < deadline, f"{path}: the kernel did not start in 120 s"
@@ -377,17 +424,17 @@ def check_notebook(page, lab: Lab, path: str, shots: str) -> dict:
         while time.time() < deadline and after == before and not shown_errors(page):
             page.wait_for_timeout(250)
             after = output_snapshot(cell)
-        page.wait_for_timeout(500)              # let a second callback (if any) report its error too
+        page.wait_for_timeout(500)  # let a second callback (if any) report its error too
         page.screenshot(path=str(ARTIFACTS / f"{shots}-2-after-slider.png"))
         errors = shown_errors(page)
-        assert not errors, (f"{path}: moving the slider ({readouts[0]} -> {readouts[1]}) shows an error:\n"
-                            + "\n---\n".join(errors))
+        assert not errors, (
+            f"{path}: moving the slider ({readouts[0]} -> {readouts[1]}) shows an error:\n" + "\n---\n".join(errors)
+        )
         assert after != before, f"{path}: moving the slider ({readouts[0]} -> {readouts[1]}) changed nothing on screen"
     except Exception:
         page.screenshot(path=str(ARTIFACTS / f"{shots}-failed.png"))
         raise
-    return {"open_s": round(t_open, 1), "run_all_s": round(t_run, 1), "cells": len(prompts),
-            "slider": readouts}
+    return {"open_s": round(t_open, 1), "run_all_s": round(t_run, 1), "cells": len(prompts), "slider": readouts}
 
 
 # --------------------------------------------------------------------------- the tests
@@ -398,9 +445,11 @@ def test_a_lecture_runs_in_jupyterlab(page, lab):
     wanted = os.environ.get("COURSE_BROWSER_NOTEBOOK")
     lectures = [p for p in widget_lectures(lab.root / "notebooks") if not wanted or p.parent.name == wanted]
     if not lectures:
-        pytest.skip("no released lecture notebook in notebooks/ uses ipywidgets yet"
-                    + (f" (COURSE_BROWSER_NOTEBOOK={wanted})" if wanted else "")
-                    + ": the lecture part of the browser test is skipped")
+        pytest.skip(
+            "no released lecture notebook in notebooks/ uses ipywidgets yet"
+            + (f" (COURSE_BROWSER_NOTEBOOK={wanted})" if wanted else "")
+            + ": the lecture part of the browser test is skipped"
+        )
     nb = lectures[0]
     seen = check_notebook(page, lab, f"notebooks/{nb.parent.name}/{nb.name}", nb.parent.name)
     print(nb.parent.name, seen)
@@ -413,8 +462,10 @@ def test_tiny_widget_notebook_passes(page, lab):
     print(seen)
 
 
-@pytest.mark.parametrize("style, when", [("observe", "moving the slider"), ("interactive_output", "moving the slider"),
-                                         ("cell", "after Run All")])
+@pytest.mark.parametrize(
+    "style, when",
+    [("observe", "moving the slider"), ("interactive_output", "moving the slider"), ("cell", "after Run All")],
+)
 def test_an_error_fails_the_check(page, lab, style, when):
     """A slider callback that raises must fail the check, wherever JupyterLab shows the traceback;
     so must a cell that raises."""
@@ -432,13 +483,13 @@ def test_nbgrader_extension_loads(page, lab):
     assert {"Assignment List", "Formgrader"} <= set(items), f"the Nbgrader menu lists {items}"
 
     menu(page, "Nbgrader", "Assignment List")
-    page.get_by_text("Released assignments").first.wait_for()      # the extension's panel rendered
+    page.get_by_text("Released assignments").first.wait_for()  # the extension's panel rendered
     page.screenshot(path=str(ARTIFACTS / "nbgrader-assignment-list.png"))
 
     menu(page, "Nbgrader", "Formgrader")
     frame = page.frame_locator("iframe[src*='formgrader']")
     frame.get_by_text("Manage Assignments").first.wait_for()
-    served = lab.root / "solutions"             # the copy the server sees, not the live checkout
+    served = lab.root / "solutions"  # the copy the server sees, not the live checkout
     assignments = sorted(p.parent.name for p in served.glob("*/*.ipynb"))
     missing = []
     for name in assignments:

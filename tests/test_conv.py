@@ -1,4 +1,5 @@
 """course_utils.conv against PyTorch on random shapes, its errors, and the convolution explorer's callbacks."""
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -12,10 +13,21 @@ from course_utils.widgets import conv_explorer, draw_conv
 def _random_conv_config(g: torch.Generator) -> dict:
     r = lambda lo, hi: int(torch.randint(lo, hi + 1, (1,), generator=g))
     while True:
-        cfg = dict(c_in=r(1, 3), c_out=r(1, 3), H=r(1, 9), W=r(1, 9), kh=r(1, 4), kw=r(1, 4),
-                   s=(r(1, 3), r(1, 3)), p=(r(0, 2), r(0, 2)), d=(r(1, 2), r(1, 2)))
-        if (cfg["H"] + 2 * cfg["p"][0] >= cfg["d"][0] * (cfg["kh"] - 1) + 1
-                and cfg["W"] + 2 * cfg["p"][1] >= cfg["d"][1] * (cfg["kw"] - 1) + 1):
+        cfg = dict(
+            c_in=r(1, 3),
+            c_out=r(1, 3),
+            H=r(1, 9),
+            W=r(1, 9),
+            kh=r(1, 4),
+            kw=r(1, 4),
+            s=(r(1, 3), r(1, 3)),
+            p=(r(0, 2), r(0, 2)),
+            d=(r(1, 2), r(1, 2)),
+        )
+        if (
+            cfg["H"] + 2 * cfg["p"][0] >= cfg["d"][0] * (cfg["kh"] - 1) + 1
+            and cfg["W"] + 2 * cfg["p"][1] >= cfg["d"][1] * (cfg["kw"] - 1) + 1
+        ):
             return cfg
 
 
@@ -29,8 +41,9 @@ def test_conv_matrix_is_conv2d_and_its_transpose_is_conv_transpose2d(seed):
     y = F.conv2d(x[None], w, stride=c["s"], padding=c["p"], dilation=c["d"])[0]
     assert C.shape == (y.numel(), x.numel())
     torch.testing.assert_close(C @ x.flatten(), y.flatten())
-    up = nn.ConvTranspose2d(c["c_out"], c["c_in"], (c["kh"], c["kw"]), stride=c["s"], padding=c["p"],
-                            dilation=c["d"], bias=False).double()
+    up = nn.ConvTranspose2d(
+        c["c_out"], c["c_in"], (c["kh"], c["kw"]), stride=c["s"], padding=c["p"], dilation=c["d"], bias=False
+    ).double()
     with torch.no_grad():
         up.weight.copy_(w)
     z = torch.randn(y.shape, generator=g, dtype=torch.float64)
@@ -45,11 +58,14 @@ def test_conv_matrix_of_a_2d_kernel_and_the_seed_example():
     assert (C != 0).sum(1).tolist() == [3, 3, 3, 3] and C.sum(1).tolist() == [6.0] * 4
 
 
-@pytest.mark.parametrize("bad, match", [
-    (torch.zeros(3), r"\(kH, kW\) or \(C_out, C_in, kH, kW\), got \(3,\)"),
-    (torch.zeros(1, 3, 3), r"got \(1, 3, 3\)"),
-    ([[1.0, 2.0]], r"got list"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (torch.zeros(3), r"\(kH, kW\) or \(C_out, C_in, kH, kW\), got \(3,\)"),
+        (torch.zeros(1, 3, 3), r"got \(1, 3, 3\)"),
+        ([[1.0, 2.0]], r"got list"),
+    ],
+)
 def test_conv_matrix_rejects_bad_weights(bad, match):
     with pytest.raises(ValueError, match=match):
         conv_matrix(bad, (4, 4))
@@ -77,10 +93,17 @@ def test_kernel_positions_match_output_size_and_conv_matrix(seed):
         assert row.nonzero().flatten().tolist() == [t for t in taps if 0 <= t < i]
 
 
-@pytest.mark.parametrize("c_in, c_out, k, groups, bias", [
-    (3, 10, 5, 1, True), (16, 32, 3, 4, True), (8, 8, 3, 8, False), (6, 12, (1, 3), 3, True),
-    (64, 128, 1, 1, False), (12, 6, (5, 2), 6, True),
-])
+@pytest.mark.parametrize(
+    "c_in, c_out, k, groups, bias",
+    [
+        (3, 10, 5, 1, True),
+        (16, 32, 3, 4, True),
+        (8, 8, 3, 8, False),
+        (6, 12, (1, 3), 3, True),
+        (64, 128, 1, 1, False),
+        (12, 6, (5, 2), 6, True),
+    ],
+)
 def test_conv_params_match_pytorch(c_in, c_out, k, groups, bias):
     conv = nn.Conv2d(c_in, c_out, k, groups=groups, bias=bias)
     assert conv_params(c_in, c_out, k, groups, bias) == sum(p.numel() for p in conv.parameters())
@@ -104,7 +127,7 @@ def test_fold_bn_equals_conv_then_bn_in_eval_mode(seed):
     c_in, c_out = groups * r(1, 3), groups * r(1, 3)
     conv = nn.Conv2d(c_in, c_out, r(1, 3), stride=r(1, 2), padding=r(0, 1), groups=groups, bias=seed % 2 == 0)
     bn = nn.BatchNorm2d(c_out, affine=seed % 3 != 0)
-    with torch.no_grad():       # non-trivial statistics and affine parameters
+    with torch.no_grad():  # non-trivial statistics and affine parameters
         bn.running_mean.copy_(torch.randn(c_out, generator=g))
         bn.running_var.copy_(torch.rand(c_out, generator=g) + 0.5)
         if bn.affine:
@@ -151,20 +174,20 @@ def test_conv_explorer_callbacks_follow_the_controls():
     first = image.value
     assert first[:4] == b"\x89PNG"
 
-    ctl["step"].value = 4                      # walk the kernel: the picture changes, the size does not
+    ctl["step"].value = 4  # walk the kernel: the picture changes, the size does not
     assert image.value != first and formula.value.endswith("output 3x3")
-    ctl["p"].value = 1                         # "same" padding
+    ctl["p"].value = 1  # "same" padding
     assert formula.value.endswith("= 5</code>: output 5x5") and ctl["step"].max == 24 and ctl["play"].max == 24
     ctl["s"].value = 2
     assert formula.value.endswith("output 3x3") and ctl["step"].max == 8
-    assert ctl["step"].value <= 8              # clamped to the new last cell
-    ctl["d"].value = 2                         # dilated 3x3 covers 5x5: (5 + 2 - 4 - 1) / 2 + 1 = 2
+    assert ctl["step"].value <= 8  # clamped to the new last cell
+    ctl["d"].value = 2  # dilated 3x3 covers 5x5: (5 + 2 - 4 - 1) / 2 + 1 = 2
     assert "floor((5 + 2*1 - 2*(3 - 1) - 1) / 2) + 1 = 2" in formula.value
 
-    ctl["k"].value = 7                         # does not fit: a message, no picture, no crash
+    ctl["k"].value = 7  # does not fit: a message, no picture, no crash
     assert "no output" in formula.value and "larger than the padded input" in formula.value
     assert image.value == b"" and ctl["step"].max == 0
-    ctl["k"].value = 3                         # and it recovers
+    ctl["k"].value = 3  # and it recovers
     assert formula.value.endswith("output 2x2") and image.value[:4] == b"\x89PNG"
 
 

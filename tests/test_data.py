@@ -1,5 +1,4 @@
 """course_utils.data: sources in order, the stand-in, tensor batches, clear errors."""
-import os
 
 import pytest
 import torch
@@ -13,7 +12,7 @@ from course_utils.data import DataNotFoundError, ImageData, TensorLoader, augmen
 def no_quick(monkeypatch, tmp_path):
     monkeypatch.setenv("COURSE_QUICK", "0")
     monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
-    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "course_data"))   # decoded-image caches stay here
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "course_data"))  # decoded-image caches stay here
 
 
 def _write_folder(root, split, classes, per_class, size=(32, 32), mode="RGB", fmt="png"):
@@ -67,7 +66,7 @@ def test_image_folder_copy_is_read(tmp_path, no_quick, monkeypatch):
     assert torch.equal(d.labels.bincount(), torch.full((10,), 2))
     first = torch.from_numpy(__import__("numpy").array(Image.open(tmp_path / "cifar10-jpg/test/airplane/0000.png")))
     assert torch.equal(d.images[0], first.permute(2, 0, 1))
-    again = load_dataset("cifar10", "test", root=tmp_path, download=False)     # from the cache
+    again = load_dataset("cifar10", "test", root=tmp_path, download=False)  # from the cache
     assert torch.equal(again.images, d.images)
 
 
@@ -88,6 +87,7 @@ def test_torchvision_files_are_used(tmp_path, no_quick, monkeypatch):
     import pickle
 
     import numpy as np
+
     base = tmp_path / "cifar-10-batches-py"
     base.mkdir()
     rng = np.random.default_rng(0)
@@ -97,7 +97,8 @@ def test_torchvision_files_are_used(tmp_path, no_quick, monkeypatch):
     with open(base / "batches.meta", "wb") as f:
         pickle.dump({"label_names": data.CIFAR10_CLASSES}, f)
     import torchvision.datasets.cifar as tv_cifar
-    monkeypatch.setattr(tv_cifar, "check_integrity", lambda *a, **k: True)   # our files have other checksums
+
+    monkeypatch.setattr(tv_cifar, "check_integrity", lambda *a, **k: True)  # our files have other checksums
     d = load_dataset("cifar10", "train", root=tmp_path, download=False)
     assert d.source == "torchvision" and d.images.shape == (20, 3, 32, 32)
     assert d.labels.tolist() == [0, 1, 2, 3] * 5
@@ -161,5 +162,5 @@ def test_translate_matches_reflect_pad_and_crop():
     x = torch.randn(1, 1, 6, 6)
     out = augment_batch(x, flip=False, translate=1, generator=torch.Generator().manual_seed(5))
     padded = torch.nn.functional.pad(x, (1, 1, 1, 1), mode="reflect")
-    crops = [padded[..., i:i + 6, j:j + 6] for i in range(3) for j in range(3)]
+    crops = [padded[..., i : i + 6, j : j + 6] for i in range(3) for j in range(3)]
     assert any(torch.equal(out, c) for c in crops)

@@ -1,4 +1,5 @@
 """The pinned environment is the same for pip (requirements.txt) and conda (environment.yml)."""
+
 import re
 import tomllib
 
@@ -13,7 +14,7 @@ def _yml_pip_list():
     text = (REPO / "environment.yml").read_text().splitlines()
     start = next(i for i, ln in enumerate(text) if re.match(r"\s*- pip:\s*$", ln))
     out = []
-    for ln in text[start + 1:]:
+    for ln in text[start + 1 :]:
         m = re.match(r"\s{6,}- (.+)$", ln)
         if not m:
             break
@@ -46,5 +47,6 @@ def test_course_utils_dependencies_are_ranges():
 def test_installed_versions_match_pins():
     import torch
     import torchvision
+
     assert torch.__version__.split("+")[0] == "2.14.1"
     assert torchvision.__version__.split("+")[0] == "0.29.1"

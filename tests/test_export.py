@@ -1,5 +1,6 @@
 """make export's CSV formats, on grades given by hand (the round trip through nbgrader's gradebook
 and formgrader is tests/test_formgrader.py)."""
+
 import csv
 
 import pytest
@@ -7,10 +8,17 @@ import pytest
 from autograde.export import FinalGrade, write_grades
 from autograde.roster import Person, Roster
 
-GRADES = {"ann": FinalGrade("ann", score=20, manual=4, penalty=2.5, max_score=35),
-          "ben": FinalGrade("ben", score=1, manual=0, penalty=3, max_score=35, needs_manual_grade=True)}
-ROSTER = Roster([Person("ann", "Ann Lee", "ann@uni.example", "501"), Person("ben", "Ben Ray", "ben@uni.example", "502"),
-                 Person("cy", "Cy Dow", "cy@uni.example", "503")])
+GRADES = {
+    "ann": FinalGrade("ann", score=20, manual=4, penalty=2.5, max_score=35),
+    "ben": FinalGrade("ben", score=1, manual=0, penalty=3, max_score=35, needs_manual_grade=True),
+}
+ROSTER = Roster(
+    [
+        Person("ann", "Ann Lee", "ann@uni.example", "501"),
+        Person("ben", "Ben Ray", "ben@uni.example", "502"),
+        Person("cy", "Cy Dow", "cy@uni.example", "503"),
+    ]
+)
 
 
 def _read(path):
@@ -31,7 +39,11 @@ def test_canvas_and_moodle_columns(tmp_path):
     write_grades(tmp_path / "c.csv", "hw", GRADES, "canvas", ROSTER)
     c = _read(tmp_path / "c.csv")
     assert c[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "hw"]
-    assert [(r[0], r[1], r[5]) for r in c[1:]] == [("Ann Lee", "501", "17.5"), ("Ben Ray", "502", "0"), ("Cy Dow", "503", "")]
+    assert [(r[0], r[1], r[5]) for r in c[1:]] == [
+        ("Ann Lee", "501", "17.5"),
+        ("Ben Ray", "502", "0"),
+        ("Cy Dow", "503", ""),
+    ]
     write_grades(tmp_path / "m.csv", "hw", GRADES, "moodle", ROSTER)
     m = {r["Email address"]: r for r in csv.DictReader(open(tmp_path / "m.csv"))}
     assert m["ann@uni.example"]["hw"] == "17.5" and "late -2.5" in m["ann@uni.example"]["hw (feedback)"]

@@ -1,5 +1,6 @@
 """course_utils.features takes the pretrained ResNet-50 only when its weights file is cached, never downloads,
 and otherwise trains the small CNN; both give the same kinds of outputs."""
+
 import pytest
 import torch
 import torchvision
@@ -11,8 +12,10 @@ from course_utils.data import synthetic_dataset
 @pytest.fixture
 def no_network(monkeypatch):
     """Any attempt to download fails the test."""
+
     def refuse(*args, **kwargs):
         raise AssertionError(f"tried to download: {args[:1]}")
+
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url", refuse)
     monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)
     monkeypatch.setattr("urllib.request.urlopen", refuse)
@@ -46,12 +49,17 @@ def test_cached_weights_are_loaded_without_download(cached_weights, no_network, 
     fm = features.load_feature_model()
     assert fm.pretrained and "pretrained ResNet-50" in capsys.readouterr().out
     assert isinstance(fm.model, torchvision.models.ResNet) and len(fm.classes) == 1000
-    torch.testing.assert_close(fm.model.conv1.weight, original.conv1.weight)     # the file's weights, not fresh ones
+    torch.testing.assert_close(fm.model.conv1.weight, original.conv1.weight)  # the file's weights, not fresh ones
     x = features.prepare_images(fm, [torch.randint(0, 256, (3, 300, 451), dtype=torch.uint8)])
     assert x.shape == (1, 3, 224, 224)
     maps = features.feature_maps(fm.model, x, fm.layers)
     assert [tuple(maps[k].shape[1:]) for k in fm.layers] == [
-        (64, 112, 112), (256, 56, 56), (512, 28, 28), (1024, 14, 14), (2048, 7, 7)]
+        (64, 112, 112),
+        (256, 56, 56),
+        (512, 28, 28),
+        (1024, 14, 14),
+        (2048, 7, 7),
+    ]
     assert features.embed(fm.model, x).shape == (1, 2048)
 
 
@@ -104,7 +112,7 @@ def test_unknown_layer_is_named():
 
 def test_centred_similarity_removes_the_common_part():
     common = torch.full((1, 8), 10.0)
-    f = common + torch.eye(4, 8)                       # four nearly identical non-negative vectors
+    f = common + torch.eye(4, 8)  # four nearly identical non-negative vectors
     assert features.cosine_similarity_matrix(f).min() > 0.99
     centred = features.cosine_similarity_matrix(f, center=True)
     expected = torch.nn.functional.cosine_similarity((f - f.mean(0))[:, None], (f - f.mean(0))[None], dim=2)

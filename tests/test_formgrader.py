@@ -8,6 +8,7 @@ Chromium opens formgrader on alice's submission: her written answer and the plot
 are on the page; the test types a manual score and a comment there, the way a TA does. The exports
 must then add exactly those points. Skipped, with the reason, without Chromium or Playwright.
 """
+
 from __future__ import annotations
 
 import csv
@@ -19,7 +20,7 @@ import subprocess
 import sys
 import time
 import zipfile
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -38,13 +39,19 @@ ANSWER = "The slide lists only the main path; the three 1x1 downsample convoluti
 COMMENT = "Right: the downsample convolutions (comment 0815)."
 MANUAL = 3
 UNSOLVED = "conv_macs_impl"
-DEADLINE = datetime(2026, 12, 1, 23, 59, tzinfo=timezone.utc)
+DEADLINE = datetime(2026, 12, 1, 23, 59, tzinfo=UTC)
 ARTIFACTS = REPO / "artifacts" / "formgrader"
 
 
 def _make(*args: str, env: dict | None = None) -> str:
-    run = subprocess.run(["make", "--no-print-directory", "-o", STAMP, *args], cwd=REPO, text=True,
-                         capture_output=True, env=dict(os.environ, **(env or {})), timeout=900)
+    run = subprocess.run(
+        ["make", "--no-print-directory", "-o", STAMP, *args],
+        cwd=REPO,
+        text=True,
+        capture_output=True,
+        env=dict(os.environ, **(env or {})),
+        timeout=900,
+    )
     assert run.returncode == 0, f"make {' '.join(args)} failed:\n{run.stdout[-4000:]}\n{run.stderr[-4000:]}"
     return run.stdout + run.stderr
 
@@ -63,23 +70,30 @@ def course(tmp_path_factory):
     (subs / f"alice_{A}.ipynb").write_text(json.dumps(filled(source, release, replace={WRITTEN: ANSWER})))
     bob = subs / f"bob_{A}.ipynb"
     bob.write_text(json.dumps(filled(source, release, replace={UNSOLVED: stub[UNSOLVED]})))
-    late = (DEADLINE + timedelta(hours=26)).timestamp()               # two started days late
+    late = (DEADLINE + timedelta(hours=26)).timestamp()  # two started days late
     os.utime(bob, (late, late))
     ontime = (DEADLINE - timedelta(hours=1)).timestamp()
     os.utime(subs / f"alice_{A}.ipynb", (ontime, ontime))
-    _make("grade", f"ASSIGNMENT={A}", f"SUBMISSIONS={subs}", "WORKERS=1",
-          f"GRADE_ARGS=--out {root / 'autograde'} --deadline {DEADLINE.isoformat()} --late-policy 10%/day")
+    _make(
+        "grade",
+        f"ASSIGNMENT={A}",
+        f"SUBMISSIONS={subs}",
+        "WORKERS=1",
+        f"GRADE_ARGS=--out {root / 'autograde'} --deadline {DEADLINE.isoformat()} --late-policy 10%/day",
+    )
     return root, {"alice": deserved(source, set()), "bob": deserved(source, {UNSOLVED})}
 
 
 def _submission_id(root: Path, student: str) -> str:
     from nbgrader.api import Gradebook
+
     with Gradebook(f"sqlite:///{root / 'autograde' / 'gradebook.db'}") as gb:
         return gb.find_submission_notebook(A, A, student).id
 
 
 def _manual(root: Path, student: str) -> tuple:
     from nbgrader.api import Gradebook
+
     with Gradebook(f"sqlite:///{root / 'autograde' / 'gradebook.db'}") as gb:
         g = gb.find_grade(WRITTEN, A, A, student)
         c = gb.find_comment(WRITTEN, A, A, student)
@@ -89,6 +103,7 @@ def _manual(root: Path, student: str) -> tuple:
 def _grade_by_hand(root: Path) -> None:
     """Chromium on formgrader's page of alice's notebook: read it, enter a score and a comment."""
     from playwright.sync_api import sync_playwright
+
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     lab = Lab(root, ARTIFACTS / "jupyterlab.log")
     pw = sync_playwright().start()
@@ -97,9 +112,9 @@ def _grade_by_hand(root: Path) -> None:
         page = browser.new_page(viewport={"width": 1300, "height": 1000})
         page.set_default_timeout(60_000)
         page.goto(f"{lab.url}/login?next=/formgrader/submissions/{_submission_id(root, 'alice')}/")
-        page.fill("input[type=password]", TOKEN)                          # log in as a TA does
+        page.fill("input[type=password]", TOKEN)  # log in as a TA does
         page.keyboard.press("Enter")
-        page.get_by_text("marker 4711").first.wait_for()                    # her written answer
+        page.get_by_text("marker 4711").first.wait_for()  # her written answer
         plots = page.locator("img[src^='data:image/png']")
         assert plots.count() >= 1, "formgrader shows no plot of the student's notebook"
         assert plots.first.evaluate("img => img.naturalWidth") > 100
@@ -126,13 +141,19 @@ def test_formgrader_round_trip(course):
     source, _ = load(A)
     auto_max = sum(float(c["metadata"]["nbgrader"]["points"]) for c in source["cells"] if cell_kind(c) == "test")
     assert 0 < auto["bob"] < auto["alice"] == auto_max
-    penalty = round(auto["bob"] * 0.2, 6)                                  # 10% per started day, 2 days
+    penalty = round(auto["bob"] * 0.2, 6)  # 10% per started day, 2 days
     _grade_by_hand(root)
 
     # nbgrader's own export sees the manual points and the late penalty
     env = {"COURSE_NBGRADER_ROOT": str(root), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    subprocess.run([sys.executable, "-m", "nbgrader", "export", f"--to={root / 'nbgrader.csv'}"], cwd=REPO,
-                   env=dict(os.environ, **env), check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "nbgrader", "export", f"--to={root / 'nbgrader.csv'}"],
+        cwd=REPO,
+        env=dict(os.environ, **env),
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     rows = {r["student_id"]: r for r in csv.DictReader(open(root / "nbgrader.csv"))}
     assert float(rows["alice"]["raw_score"]) == float(rows["alice"]["score"]) == auto["alice"] + MANUAL
     assert float(rows["bob"]["raw_score"]) == auto["bob"]
@@ -141,8 +162,10 @@ def test_formgrader_round_trip(course):
 
     # make export: what the LMS imports
     roster = root / "roster.csv"
-    roster.write_text("id,name,email,lms_id\nalice,Alice Liddell,alice@uni.example,1001\n"
-                      "bob,Bob Stone,bob@uni.example,1002\ncarol,Carol King,carol@uni.example,1003\n")
+    roster.write_text(
+        "id,name,email,lms_id\nalice,Alice Liddell,alice@uni.example,1001\n"
+        "bob,Bob Stone,bob@uni.example,1002\ncarol,Carol King,carol@uni.example,1003\n"
+    )
     out = root / "autograde"
     for fmt in ("canvas", "moodle"):
         said = _make("export", f"ASSIGNMENT={A}", f"FORMAT={fmt}", f"EXPORT_ARGS=--out {out} --roster {roster}")

@@ -5,6 +5,7 @@ HW0 has four test cells of 2 points (relu, sigmoid, softmax, cross_entropy). A c
 the *released* notebook (nothing solved) and adds its trick, so it deserves 0: any point it earns
 is a hole. Honest students in the same batch must keep exactly their points.
 """
+
 from __future__ import annotations
 
 import csv
@@ -26,42 +27,42 @@ LIMITS = {"cell": 8, "notebook": 60, "memory_mb": 1536, "output_kb": 256}
 CHEATS = {
     # read the grader's secrets from its frames or memory (there are none in the student's process)
     "cheatframes": "import sys, signal\nseen = []\nsignal.signal(signal.SIGALRM, lambda s, f: seen.append(f.f_back))\n"
-                   "signal.setitimer(signal.ITIMER_REAL, 0.001, 0.001)\n",
+    "signal.setitimer(signal.ITIMER_REAL, 0.001, 0.001)\n",
     "cheatprocmem": "import os\nd = os.open('/proc/self', os.O_RDONLY)\ntry:\n    f = os.open('mem', os.O_RDONLY, dir_fd=d)\n"
-                    "    os.lseek(f, 0, 0)\nexcept OSError:\n    pass\n",
+    "    os.lseek(f, 0, 0)\nexcept OSError:\n    pass\n",
     # patch the checks in place, loosen tolerances, add attributes, undo the patch later
     "cheatcode": "import torch, torch.testing, course_utils.checks as cc\nnop = (lambda *a, **k: None).__code__\n"
-                 "torch.testing.assert_close.__code__ = nop\ncc.check_close.__code__ = nop\n"
-                 "cc.check_close.__defaults__ = (1e9, 1e9)\ntorch.Tensor.__eq__ = lambda a, b: True\n"
-                 "torch.testing._comparison.default_tolerances = lambda *a, **k: (1e9, 1e9)\n",
+    "torch.testing.assert_close.__code__ = nop\ncc.check_close.__code__ = nop\n"
+    "cc.check_close.__defaults__ = (1e9, 1e9)\ntorch.Tensor.__eq__ = lambda a, b: True\n"
+    "torch.testing._comparison.default_tolerances = lambda *a, **k: (1e9, 1e9)\n",
     "cheatbuiltins": "import builtins\nrange = lambda *a: ()\nbuiltins.range = lambda *a: ()\n"
-                     "builtins.AssertionError = Warning\nbuiltins.isinstance = lambda *a: True\n",
+    "builtins.AssertionError = Warning\nbuiltins.isinstance = lambda *a: True\n",
     # values that lie: a Tensor subclass equal to everything
     "cheatliar": "import torch\nclass Liar(torch.Tensor):\n    @classmethod\n"
-                 "    def __torch_function__(cls, func, types, args=(), kwargs=None):\n"
-                 "        if func.__name__ in ('__eq__', 'eq', 'allclose', 'equal', 'isclose'):\n"
-                 "            return torch.tensor(True)\n"
-                 "        return super().__torch_function__(func, types, args, kwargs or {})\n"
-                 "def relu(x):\n    return (x * 0).as_subclass(Liar)\n",
+    "    def __torch_function__(cls, func, types, args=(), kwargs=None):\n"
+    "        if func.__name__ in ('__eq__', 'eq', 'allclose', 'equal', 'isclose'):\n"
+    "            return torch.tensor(True)\n"
+    "        return super().__torch_function__(func, types, args, kwargs or {})\n"
+    "def relu(x):\n    return (x * 0).as_subclass(Liar)\n",
     # ask PyTorch, hidden from a look at the def alone
     "cheataskname": "import torch\n_r = torch.relu\ndef relu(x):\n    return _r(x)\n",
     "cheataskalias": "import torch.nn.functional as G\ndef relu(x):\n    return G.relu(x)\n",
     "cheataskdynamic": "import torch\ndef relu(x):\n    return getattr(torch, 're' + 'lu')(x)\n",
     # processes: fork, a shell, the low-level fork_exec, 40 background processes
     "cheatprocs": "import os, subprocess, _posixsubprocess\nfor f in (lambda: os.fork(), lambda: subprocess.Popen(['sh', '-c', 'sleep 100']),\n"
-                  "          lambda: os.system('sleep 100 &'), lambda: [subprocess.Popen(['sleep', '100']) for _ in range(40)]):\n"
-                  "    try:\n        f()\n    except Exception:\n        pass\n",
+    "          lambda: os.system('sleep 100 &'), lambda: [subprocess.Popen(['sleep', '100']) for _ in range(40)]):\n"
+    "    try:\n        f()\n    except Exception:\n        pass\n",
     "cheattmpfill": "import os\nfor i in range(12):\n    try:\n        with open(f'/tmp/fill{i}', 'wb') as f:\n"
-                    "            f.write(b'x' * (256 * 1024 * 1024))\n    except OSError:\n        break\n",
+    "            f.write(b'x' * (256 * 1024 * 1024))\n    except OSError:\n        break\n",
     # the grader's files, the network, other processes
     "cheatsolutions": f"import json\ntry:\n    nb = json.load(open({str(REPO / 'solutions' / A / (A + '.ipynb'))!r}))\n"
-                      "    exec(''.join(c for cell in nb['cells'] for c in cell['source'] if 'def relu' in ''.join(cell['source'])))\n"
-                      "except Exception:\n    pass\n",
+    "    exec(''.join(c for cell in nb['cells'] for c in cell['source'] if 'def relu' in ''.join(cell['source'])))\n"
+    "except Exception:\n    pass\n",
     "cheatnetwork": "import socket\ntry:\n    socket.create_connection(('127.0.0.1', 22), timeout=1)\nexcept Exception:\n    pass\n",
     "cheatkill": "import os, signal\nfor pid in (1, 2, -1, 0):\n    try:\n        os.kill(pid, signal.SIGKILL)\n    except OSError:\n        pass\n",
     # forge a verdict: write frames to every file descriptor
     "cheatforge": "import os, json, struct\nh = json.dumps({'m': 'verdict', 'k': 7, 'grade_id': 'relu_tests', 'passed': True}).encode()\n"
-                  "for fd in range(0, 64):\n    try:\n        os.write(fd, struct.pack('>I', len(h)) + h)\n    except OSError:\n        pass\n",
+    "for fd in range(0, 64):\n    try:\n        os.write(fd, struct.pack('>I', len(h)) + h)\n    except OSError:\n        pass\n",
     "cheatexit": "import os\ndef relu(x):\n    os._exit(0)\n",
 }
 
@@ -76,8 +77,11 @@ def _batch(folder: Path) -> dict[str, float]:
     """Write the submissions; return {student: expected score}."""
     source, release = load(A)
     sol = solution_code(source)
-    stub = next("".join(c["source"]) for c in release["cells"]
-                if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "relu_impl")
+    stub = next(
+        "".join(c["source"])
+        for c in release["cells"]
+        if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "relu_impl"
+    )
     expected: dict[str, float] = {}
 
     def without(nb: dict, gid: str) -> dict:
@@ -95,20 +99,35 @@ def _batch(folder: Path) -> dict[str, float]:
     put("missingsol", without(filled(source, release), "relu_impl"), 6)
     put("editedtest", filled(source, release, replace={"relu_impl": WRONG_RELU, "relu_tests": "pass"}), 6)
     put("infinite", filled(source, release, replace={"sigmoid_impl": "while True:\n    pass\n"}), 6)
-    put("stubborn", filled(source, release, replace={"softmax_impl": (
-        "while True:\n    try:\n        while True:\n            pass\n    except BaseException:\n        pass\n")}), 4)
-    put("memoryhog", filled(source, release, replace={"sigmoid_impl": "hog = bytearray(16 * 1024**3)\n" + sol["sigmoid_impl"]}), 6)
+    put(
+        "stubborn",
+        filled(
+            source,
+            release,
+            replace={
+                "softmax_impl": (
+                    "while True:\n    try:\n        while True:\n            pass\n    except BaseException:\n        pass\n"
+                )
+            },
+        ),
+        4,
+    )
+    put(
+        "memoryhog",
+        filled(source, release, replace={"sigmoid_impl": "hog = bytearray(16 * 1024**3)\n" + sol["sigmoid_impl"]}),
+        6,
+    )
     put("osexit", filled(source, release, replace={"cross_entropy_impl": "import os\nos._exit(0)\n"}), 6)
     put("hugeprint", filled(source, release, replace={"relu_impl": sol["relu_impl"] + "\nprint('x' * 10**8)\n"}), 8)
     nb = filled(source, release)
     for c in nb["cells"]:
         if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "relu_tests":
-            c["metadata"]["nbgrader"]["grade_id"] = ["relu_tests"]          # a list: treated as a plain cell
+            c["metadata"]["nbgrader"]["grade_id"] = ["relu_tests"]  # a list: treated as a plain cell
     put("gradeidlist", nb, 8)
     with zipfile.ZipFile(folder / "zipped_hw0.zip", "w") as z:
         z.writestr(f"hw0/{A}.ipynb", json.dumps(filled(source, release, {"sigmoid_impl"})))
     expected["zipped"] = 2
-    d = folder / "nbgrader_style" / A                     # nbgrader allows _ in ids
+    d = folder / "nbgrader_style" / A  # nbgrader allows _ in ids
     d.mkdir(parents=True)
     (d / f"{A}.ipynb").write_text(json.dumps(filled(source, release)))
     expected["nbgrader_style"] = 8
@@ -120,7 +139,7 @@ def _batch(folder: Path) -> dict[str, float]:
     with zipfile.ZipFile(folder / "encrypted.zip", "w") as z:
         z.writestr(f"{A}.ipynb", json.dumps(filled(source, release)))
     data = bytearray((folder / "encrypted.zip").read_bytes())
-    for sig, at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):   # set the "encrypted" flag in both headers
+    for sig, at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):  # set the "encrypted" flag in both headers
         i = data.index(sig)
         data[i + at] |= 0x1
     (folder / "encrypted.zip").write_bytes(bytes(data))
@@ -180,9 +199,10 @@ def test_outputs_gradebook_csv_feedback(graded):
     assert all(float(rows[s]["score"]) == e for s, e in expected.items())
     assert rows["badjson"]["status"] == "failed" and "invalid JSON" in rows["badjson"]["problems"]
     from nbgrader.api import Gradebook
+
     with Gradebook("sqlite:///" + str(out / "gradebook.db")) as gb:
         subs = gb.assignment_submissions(A)
-        assert sorted(s.student.id for s in subs) == sorted(expected)          # one each, none lost
+        assert sorted(s.student.id for s in subs) == sorted(expected)  # one each, none lost
         for s in subs:
             assert s.score == expected[s.student.id], s.student.id
     hidden_only = ["BEGIN HIDDEN", "_banned", "manual_seed(101)", "torch.nn.functional.relu(_x)"]
@@ -190,7 +210,7 @@ def test_outputs_gradebook_csv_feedback(graded):
         text = (out / "feedback" / s / A / f"{A}.html").read_text()
         assert not [h for h in hidden_only if h in text], f"hidden test code in {s}'s feedback"
     text = (out / "feedback" / "wrongrelu" / A / f"{A}.html").read_text()
-    assert "0 / 2" in text and "relu([-2, -0.5, 0, 1.5, 3])" in text       # visible message, per-cell score
+    assert "0 / 2" in text and "relu([-2, -0.5, 0, 1.5, 3])" in text  # visible message, per-cell score
 
 
 def test_autograded_notebook_keeps_markdown_and_outputs(graded):
@@ -199,20 +219,29 @@ def test_autograded_notebook_keeps_markdown_and_outputs(graded):
     kinds = {c["cell_type"] for c in nb["cells"]}
     assert kinds == {"markdown", "code"}
     streams = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c["outputs"] if o["output_type"] == "stream"]
-    assert any("output cut" in o["text"] or "left out" in o["text"] for o in streams)   # 10**8 characters capped
+    assert any("output cut" in o["text"] or "left out" in o["text"] for o in streams)  # 10**8 characters capped
     assert max(len(o["text"]) for o in streams) < 300_000
 
 
 def test_one_student_cannot_harm_the_next(tmp_path):
     """One worker grades in turn: a forger, an honest student, a killer, an honest student, ..."""
     source, release = load(A)
-    stub = next("".join(c["source"]) for c in release["cells"]
-                if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "relu_impl")
+    stub = next(
+        "".join(c["source"])
+        for c in release["cells"]
+        if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "relu_impl"
+    )
     subs = tmp_path / "subs"
     subs.mkdir()
     expected: dict[str, float] = {}
     for i, cheat in enumerate(("cheatforge", "cheatkill", "cheattmpfill", "cheatprocs")):
-        _put(subs, expected, f"a{i}", filled(source, release, fill=set(), replace={"relu_impl": stub + "\n" + CHEATS[cheat]}), 0)
+        _put(
+            subs,
+            expected,
+            f"a{i}",
+            filled(source, release, fill=set(), replace={"relu_impl": stub + "\n" + CHEATS[cheat]}),
+            0,
+        )
         _put(subs, expected, f"a{i}honest", filled(source, release), 8)
     results = G.grade(A, subs, out=tmp_path / "out", workers=1, quiet=True, limits=LIMITS)
     assert {r.student: r.total for r in results} == expected, {r.student: (r.messages, r.notes) for r in results}
@@ -220,6 +249,7 @@ def test_one_student_cannot_harm_the_next(tmp_path):
 
 def test_class_report_and_feedback_zips(graded):
     import zipfile as _zip
+
     root, expected, _ = graded
     out = root / "out"
     assert (out / f"report_{A}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,6 +1,7 @@
 """Fuzzing `make grade`: 220 mutated notebooks and zips (truncated, huge numbers, deep nesting, wrong
 types in the metadata, broken zips) in one batch with honest students. The batch must finish, give
 every file a row, and the honest students exactly the scores they get alone."""
+
 from __future__ import annotations
 
 import copy
@@ -15,8 +16,24 @@ from autograde.mock_submissions import filled, load
 
 A = "01_hw0_warmup"
 N = 220
-WEIRD = [None, True, -1, 1e308, 10 ** 30, "", "x" * 5000, [], {}, [["a"]], {"grade_id": "relu_tests"}, "relu_tests",
-         ["relu_tests"], "../../etc", 3.5, "points"]
+WEIRD = [
+    None,
+    True,
+    -1,
+    1e308,
+    10**30,
+    "",
+    "x" * 5000,
+    [],
+    {},
+    [["a"]],
+    {"grade_id": "relu_tests"},
+    "relu_tests",
+    ["relu_tests"],
+    "../../etc",
+    3.5,
+    "points",
+]
 
 
 def _mutate_notebook(nb: dict, rng: random.Random) -> dict:
@@ -50,10 +67,10 @@ def _mutate_notebook(nb: dict, rng: random.Random) -> dict:
 def _mutate_bytes(data: bytes, rng: random.Random) -> bytes:
     kind = rng.randrange(5)
     if kind == 0:
-        return data[: rng.randrange(len(data))]                                   # truncated
+        return data[: rng.randrange(len(data))]  # truncated
     if kind == 1:
         i = rng.randrange(len(data))
-        return data[:i] + b"9" * rng.choice([400, 5000, 50000]) + data[i:]       # a huge number
+        return data[:i] + b"9" * rng.choice([400, 5000, 50000]) + data[i:]  # a huge number
     if kind == 2:
         depth = rng.choice([1000, 100_000])
         return data.replace(b'"cells"', b'"deep": ' + b"[" * depth + b"]" * depth + b', "cells"', 1)
@@ -79,7 +96,7 @@ def _zip(nb_bytes: bytes, rng: random.Random) -> bytes:
         for _ in range(rng.randint(1, 30)):
             data[rng.randrange(len(data))] = rng.randrange(256)
     elif kind == 2:
-        data[data.index(b"PK\x03\x04") + 6] |= 1                                # the "encrypted" flag
+        data[data.index(b"PK\x03\x04") + 6] |= 1  # the "encrypted" flag
     return bytes(data)
 
 
@@ -88,8 +105,17 @@ def test_fuzzed_batch_finishes_and_honest_scores_hold(tmp_path):
     rng = random.Random(1234)
     subs = tmp_path / "subs"
     subs.mkdir()
-    honest = {f"honest{i}": nb for i, nb in enumerate([filled(source, release), filled(source, release, {"relu_impl"}),
-                                                        release, filled(source, release, {"softmax_impl", "sigmoid_impl"})])}
+    honest = {
+        f"honest{i}": nb
+        for i, nb in enumerate(
+            [
+                filled(source, release),
+                filled(source, release, {"relu_impl"}),
+                release,
+                filled(source, release, {"softmax_impl", "sigmoid_impl"}),
+            ]
+        )
+    }
     for name, nb in honest.items():
         (subs / f"{name}.ipynb").write_text(json.dumps(nb))
     names = set(honest)
@@ -105,14 +131,14 @@ def test_fuzzed_batch_finishes_and_honest_scores_hold(tmp_path):
             (subs / f"{name}.zip").write_bytes(_zip(json.dumps(_mutate_notebook(base, rng)).encode(), rng))
         names.add(name)
     alone = {}
-    for name, nb in honest.items():                           # each honest student graded on their own
+    for name, nb in honest.items():  # each honest student graded on their own
         one = tmp_path / f"alone-{name}"
         one.mkdir()
         (one / f"{name}.ipynb").write_text(json.dumps(nb))
         alone[name] = G.grade(A, one, out=tmp_path / f"out-{name}", workers=1, quiet=True, run_canary=False)[0].total
     results = G.grade(A, subs, out=tmp_path / "out", workers=2, quiet=True, limits={"cell": 10, "notebook": 60})
     got = {r.student: r for r in results}
-    assert set(got) == names                                  # every file has its row
+    assert set(got) == names  # every file has its row
     assert {n: got[n].total for n in honest} == alone == {"honest0": 8, "honest1": 2, "honest2": 0, "honest3": 4}
     rows = list(csv.DictReader(open(tmp_path / "out" / f"grades_{A}.csv")))
     assert len(rows) == len(names)

@@ -1,11 +1,12 @@
 """Who is who and when: Canvas and Moodle downloads, a roster, two students with the same name,
 a file that matches no one, a deadline with an extension and a late policy."""
+
 from __future__ import annotations
 
 import csv
 import json
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -15,25 +16,29 @@ from autograde.mock_submissions import filled, load
 from autograde.roster import lms_name
 
 A = "01_hw0_warmup"
-DUE = datetime(2026, 12, 1, 23, 59, tzinfo=timezone.utc)
+DUE = datetime(2026, 12, 1, 23, 59, tzinfo=UTC)
 
 
-@pytest.mark.parametrize("name,expected", [
-    ("smithjane_12345_67890_01_hw0_warmup.ipynb", ("canvas", "smithjane", "12345", False)),
-    ("smithjane_LATE_23456_78901_hw0.zip", ("canvas", "smithjane", "23456", True)),
-    ("Jane Smith_4711_assignsubmission_file_", ("moodle", "Jane Smith", "4711", False)),
-    ("Jane Smith_4711_assignsubmission_file_hw0.ipynb", ("moodle", "Jane Smith", "4711", False)),
-    ("alice.ipynb", None), ("bob_hw0_final.ipynb", None),
-])
+@pytest.mark.parametrize(
+    "name,expected",
+    [
+        ("smithjane_12345_67890_01_hw0_warmup.ipynb", ("canvas", "smithjane", "12345", False)),
+        ("smithjane_LATE_23456_78901_hw0.zip", ("canvas", "smithjane", "23456", True)),
+        ("Jane Smith_4711_assignsubmission_file_", ("moodle", "Jane Smith", "4711", False)),
+        ("Jane Smith_4711_assignsubmission_file_hw0.ipynb", ("moodle", "Jane Smith", "4711", False)),
+        ("alice.ipynb", None),
+        ("bob_hw0_final.ipynb", None),
+    ],
+)
 def test_lms_names(name, expected):
     assert lms_name(name) == expected
 
 
 def test_late_policies():
-    assert LatePolicy.parse("none").penalty(8, 10 ** 6) == 0
+    assert LatePolicy.parse("none").penalty(8, 10**6) == 0
     assert LatePolicy.parse("zero").penalty(8, 1) == 8 and LatePolicy.parse("zero").penalty(8, 0) == 0
-    assert LatePolicy.parse("5%/hour").penalty(8, 90 * 60) == pytest.approx(0.8)     # two started hours
-    assert LatePolicy.parse("50%/day").penalty(8, 5 * 86400) == 8                      # never below 0
+    assert LatePolicy.parse("5%/hour").penalty(8, 90 * 60) == pytest.approx(0.8)  # two started hours
+    assert LatePolicy.parse("50%/day").penalty(8, 5 * 86400) == 8  # never below 0
     with pytest.raises(ValueError):
         LatePolicy.parse("ten percent")
 
@@ -44,10 +49,10 @@ def test_lms_download_with_roster_and_deadline(tmp_path):
     subs.mkdir()
     full, relu = json.dumps(filled(source, release)), json.dumps(filled(source, release, {"relu_impl"}))
     files = {  # name -> (content, hours after the deadline)
-        "smithjane_12345_67890_01_hw0_warmup.ipynb": (full, -1),           # on time
-        "smithjane_LATE_23456_78901_01_hw0_warmup.ipynb": (full, 30),      # the other Jane Smith: 30 h late
-        "leeli_34567_89012_01_hw0_warmup.ipynb": (relu, 20),               # 20 h late, 24 h extension
-        "nobody_99999_11111_01_hw0_warmup.ipynb": (full, 0),               # not in the roster
+        "smithjane_12345_67890_01_hw0_warmup.ipynb": (full, -1),  # on time
+        "smithjane_LATE_23456_78901_01_hw0_warmup.ipynb": (full, 30),  # the other Jane Smith: 30 h late
+        "leeli_34567_89012_01_hw0_warmup.ipynb": (relu, 20),  # 20 h late, 24 h extension
+        "nobody_99999_11111_01_hw0_warmup.ipynb": (full, 0),  # not in the roster
     }
     for name, (text, hours) in files.items():
         p = subs / name
@@ -60,21 +65,35 @@ def test_lms_download_with_roster_and_deadline(tmp_path):
     t = (DUE + timedelta(hours=2)).timestamp()
     os.utime(moodle, (t, t))
     roster = tmp_path / "roster.csv"
-    roster.write_text("id,name,email,lms_id,extension_hours\njsmith1,Jane Smith,j1@uni.edu,12345,0\n"
-                      "jsmith2,Jane Smith,j2@uni.edu,23456,0\nlli,Li Lee,l@uni.edu,34567,24\n"
-                      "odiaz,Omar Diaz,o@uni.edu,4711,0\n")
-    results = {r.student: r for r in G.grade(A, subs, out=tmp_path / "out", workers=2, quiet=True, roster=roster,
-                                              deadline=DUE.isoformat(), late_policy="10%/day")}
+    roster.write_text(
+        "id,name,email,lms_id,extension_hours\njsmith1,Jane Smith,j1@uni.edu,12345,0\n"
+        "jsmith2,Jane Smith,j2@uni.edu,23456,0\nlli,Li Lee,l@uni.edu,34567,24\n"
+        "odiaz,Omar Diaz,o@uni.edu,4711,0\n"
+    )
+    results = {
+        r.student: r
+        for r in G.grade(
+            A,
+            subs,
+            out=tmp_path / "out",
+            workers=2,
+            quiet=True,
+            roster=roster,
+            deadline=DUE.isoformat(),
+            late_policy="10%/day",
+        )
+    }
     assert set(results) == {"jsmith1", "jsmith2", "lli", "odiaz", "nobody-99999"}
     assert (results["jsmith1"].total, results["jsmith1"].penalty) == (8, 0)
-    assert (results["jsmith2"].total, results["jsmith2"].penalty) == (8, pytest.approx(1.6))   # 2 started days
-    assert (results["lli"].total, results["lli"].penalty) == (2, 0)                           # within the extension
+    assert (results["jsmith2"].total, results["jsmith2"].penalty) == (8, pytest.approx(1.6))  # 2 started days
+    assert (results["lli"].total, results["lli"].penalty) == (2, 0)  # within the extension
     assert (results["odiaz"].total, results["odiaz"].penalty) == (8, pytest.approx(0.8))
     assert "matches no one in the roster" in results["nobody-99999"].problem
     assert "same name" in " ".join(results["jsmith1"].notes) and "same name" in " ".join(results["jsmith2"].notes)
     rows = {r["student"]: r for r in csv.DictReader(open(tmp_path / "out" / f"grades_{A}.csv"))}
     assert rows["jsmith2"]["final_score"] == "6.4" and rows["jsmith2"]["late_penalty"] == "1.6"
     from nbgrader.api import Gradebook
+
     with Gradebook("sqlite:///" + str(tmp_path / "out" / "gradebook.db")) as gb:
         sub = gb.find_submission(A, "jsmith2")
         assert sub.late_submission_penalty == pytest.approx(1.6) and sub.score == 8

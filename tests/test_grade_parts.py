@@ -1,5 +1,6 @@
 """The grader's parts, attacked one by one: the wire's decoding, the source reach, the kernel
 limits, the sandbox choice, the canary, and the network block that holds even without a sandbox."""
+
 from __future__ import annotations
 
 import csv
@@ -38,11 +39,37 @@ def test_values_arrive_as_exact_builtin_types():
     import collections
 
     import numpy as np
-    got = roundtrip([Liar(3), (1.5, float("nan")), collections.OrderedDict(a=None), torch.ones(2).as_subclass(LiarTensor),
-                     torch.nn.Parameter(torch.zeros(3)), torch.Size([2, 3]), torch.float64, "s", b"b", np.int64(7),
-                     np.float32(0.5), np.bool_(True)])
-    assert [type(v) for v in got] == [int, tuple, dict, torch.Tensor, torch.Tensor, torch.Size, torch.dtype, str, bytes,
-                                      int, float, bool]
+
+    got = roundtrip(
+        [
+            Liar(3),
+            (1.5, float("nan")),
+            collections.OrderedDict(a=None),
+            torch.ones(2).as_subclass(LiarTensor),
+            torch.nn.Parameter(torch.zeros(3)),
+            torch.Size([2, 3]),
+            torch.float64,
+            "s",
+            b"b",
+            np.int64(7),
+            np.float32(0.5),
+            np.bool_(True),
+        ]
+    )
+    assert [type(v) for v in got] == [
+        int,
+        tuple,
+        dict,
+        torch.Tensor,
+        torch.Tensor,
+        torch.Size,
+        torch.dtype,
+        str,
+        bytes,
+        int,
+        float,
+        bool,
+    ]
     assert got[0] == 3 and got[0] != 4
     assert got[4].requires_grad
     for dt in (torch.bfloat16, torch.float16, torch.int64, torch.bool, torch.complex64):
@@ -52,15 +79,21 @@ def test_values_arrive_as_exact_builtin_types():
     assert roundtrip(object()) == ("handle", 1, "x")
 
 
-@pytest.mark.parametrize("data,blobs", [
-    (["i", 10 ** 2000], []),                                   # an int too large
-    (["T", 0, "float32", [4], False], [b"\0" * 15]),            # data that does not match the shape
-    (["T", 0, "float32", [10 ** 12], False], [b""]),            # a tensor too large
-    (["T", 0, "object", [1], False], [b"\0" * 8]),              # not a dtype
-    (["p", 0], [b"cos\nsystem\n(S'true'\ntR."]),                # a pickle: never from the student's side
-    (["zz"], []), ([], []), ({"a": 1}, []), (3, []),            # not values
-    (["d", [[["l", []], None]]], []),                           # an unhashable key
-])
+@pytest.mark.parametrize(
+    "data,blobs",
+    [
+        (["i", 10**2000], []),  # an int too large
+        (["T", 0, "float32", [4], False], [b"\0" * 15]),  # data that does not match the shape
+        (["T", 0, "float32", [10**12], False], [b""]),  # a tensor too large
+        (["T", 0, "object", [1], False], [b"\0" * 8]),  # not a dtype
+        (["p", 0], [b"cos\nsystem\n(S'true'\ntR."]),  # a pickle: never from the student's side
+        (["zz"], []),
+        ([], []),
+        ({"a": 1}, []),
+        (3, []),  # not values
+        (["d", [[["l", []], None]]], []),  # an unhashable key
+    ],
+)
 def test_malformed_values_are_refused(data, blobs):
     with pytest.raises(wire.WireError):
         wire.decode(data, blobs, handle=lambda i, t: None)
@@ -85,20 +118,25 @@ def test_deep_nesting_and_bad_frames_are_refused():
 
 
 # ---------------------------------------------------------------------------------------- reach
-CELLS = [(0, "import torch as t\nimport torch.nn.functional as G\nfrom torch import relu as r"),
-         (1, "_helper = t.relu"),
-         (2, "def relu(x):\n    '''Docstring mentioning interpolate.'''\n    params = 1\n    return _helper(x)"),
-         (3, "def sig(x):\n    return G.sigmoid(x)"),
-         (4, "def dyn(x):\n    return getattr(t, 're' + 'lu')(x)"),
-         (5, "import torchvision.models.resnet as tv\nclass Block(tv.BasicBlock):\n    def forward(self, x):\n        return x"),
-         (6, "params = getattr(object(), 'x' + 'y')"),
-         (7, "def size(i, k):\n    return _half(i - k) + 1\ndef _half(n):\n    return n // 2")]
+CELLS = [
+    (0, "import torch as t\nimport torch.nn.functional as G\nfrom torch import relu as r"),
+    (1, "_helper = t.relu"),
+    (2, "def relu(x):\n    '''Docstring mentioning interpolate.'''\n    params = 1\n    return _helper(x)"),
+    (3, "def sig(x):\n    return G.sigmoid(x)"),
+    (4, "def dyn(x):\n    return getattr(t, 're' + 'lu')(x)"),
+    (
+        5,
+        "import torchvision.models.resnet as tv\nclass Block(tv.BasicBlock):\n    def forward(self, x):\n        return x",
+    ),
+    (6, "params = getattr(object(), 'x' + 'y')"),
+    (7, "def size(i, k):\n    return _half(i - k) + 1\ndef _half(n):\n    return n // 2"),
+]
 
 
 def test_reach_follows_the_notebook_and_resolves_imports():
     src = reach.source_of(("relu",), CELLS)
-    assert src.startswith("def relu(x):") and "torch.relu" in src        # through _helper and the alias t
-    assert "params = getattr" not in src                                 # a local named like a global: not followed
+    assert src.startswith("def relu(x):") and "torch.relu" in src  # through _helper and the alias t
+    assert "params = getattr" not in src  # a local named like a global: not followed
     assert "torch.nn.functional.sigmoid" in reach.source_of(("sig",), CELLS)
     method = reach.source_of(("Block", "forward"), CELLS)
     assert "class Block(tv.BasicBlock)" in method and "torchvision" in method
@@ -123,7 +161,8 @@ def test_kernel_limits_refuse_processes_network_and_signals():
         "                ('kill', lambda: os.kill(os.getppid(), 0))]:\n"
         "    try:\n        f()\n        print(name, 'ALLOWED')\n"
         "    except PermissionError:\n        print(name, 'refused')\n"
-        "socket.socketpair(); print('unix sockets work')\n")
+        "socket.socketpair(); print('unix sockets work')\n"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert "ALLOWED" not in r.stdout and r.stdout.count("refused") == 5 and "unix sockets work" in r.stdout, r.stdout
@@ -143,8 +182,11 @@ def test_formula_process_cannot_import_torch():
     proc, sock = sandbox.formula_process("bwrap", sandbox.default_limits(), Path("/dev/null"))
     try:
         sock.settimeout(30)
-        src = ("import sys\nsys.path += ['/usr/lib/python3/dist-packages', " + repr(str(Path(torch.__file__).parents[1]))
-               + "]\nimport torch\ndef f():\n    return 1\n")
+        src = (
+            "import sys\nsys.path += ['/usr/lib/python3/dist-packages', "
+            + repr(str(Path(torch.__file__).parents[1]))
+            + "]\nimport torch\ndef f():\n    return 1\n"
+        )
         wire.send(sock, {"m": "formula", "name": "f", "src": src})
         reply, _ = wire.recv(sock)
         assert reply["m"] == "error" and reply["ename"] in ("ModuleNotFoundError", "ImportError"), reply
@@ -153,8 +195,10 @@ def test_formula_process_cannot_import_torch():
         proc.wait()
 
 
-@pytest.mark.skipif(not sandbox.have_container("podman"),
-                    reason="no Podman with the grading image here (README: 'Grading without bubblewrap')")
+@pytest.mark.skipif(
+    not sandbox.have_container("podman"),
+    reason="no Podman with the grading image here (README: 'Grading without bubblewrap')",
+)
 def test_container_backend(tmp_path):
     engine = "podman"
     source, release = load("01_hw0_warmup")
@@ -169,6 +213,7 @@ def test_a_broken_grader_grades_no_one(tmp_path):
     """The solution needs a module the sandbox cannot see (it lies in the instructor's folder only): the
     canary fails and the batch stops before any grade is written."""
     import shutil
+
     sols = tmp_path / "solutions"
     shutil.copytree(REPO / "solutions" / "01_hw0_warmup", sols / "01_hw0_warmup")
     (sols / "01_hw0_warmup" / "helper_only_here.py").write_text("X = 1\n")
@@ -185,6 +230,7 @@ def test_a_broken_grader_grades_no_one(tmp_path):
         G.grade("01_hw0_warmup", tmp_path / "subs", out=tmp_path / "out", workers=1, quiet=True, solutions=sols)
     assert not (tmp_path / "out" / "grades_01_hw0_warmup.csv").exists()
     from nbgrader.api import Gradebook
+
     with Gradebook("sqlite:///" + str(tmp_path / "out" / "gradebook.db")) as gb:
         assert gb.assignment_submissions("01_hw0_warmup") == []
 
@@ -202,10 +248,11 @@ def test_unsafe_mode_still_has_no_network(tmp_path):
         for _ in range(120):
             try:
                 reached.append(server.accept())
-            except socket.timeout:
+            except TimeoutError:
                 pass
             if stop.is_set():
                 return
+
     stop = threading.Event()
     th = threading.Thread(target=accept)
     th.start()
@@ -216,8 +263,7 @@ def test_unsafe_mode_still_has_no_network(tmp_path):
     nb["cells"].insert(3, {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None, "source": call})
     (tmp_path / "subs" / "net.ipynb").write_text(json.dumps(nb))
     try:
-        res = G.grade("01_hw0_warmup", tmp_path / "subs", out=tmp_path / "out", workers=1, sandbox="unsafe",
-                      quiet=True)
+        res = G.grade("01_hw0_warmup", tmp_path / "subs", out=tmp_path / "out", workers=1, sandbox="unsafe", quiet=True)
     finally:
         stop.set()
         th.join()
@@ -230,12 +276,17 @@ def test_regrading_one_student_keeps_the_others_and_manual_grades(tmp_path):
     source, release = load(a)
     subs, out = tmp_path / "subs", tmp_path / "out"
     subs.mkdir()
-    for name, nb in {"ann": filled(source, release), "bo": release, "cy": filled(source, release, {"relu_impl"})}.items():
+    for name, nb in {
+        "ann": filled(source, release),
+        "bo": release,
+        "cy": filled(source, release, {"relu_impl"}),
+    }.items():
         (subs / f"{name}.ipynb").write_text(json.dumps(nb))
     G.grade(a, subs, out=out, workers=1, quiet=True)
     from nbgrader.api import Gradebook
+
     db = "sqlite:///" + str(out / "gradebook.db")
-    with Gradebook(db) as gb:                                  # a TA's manual override in formgrader
+    with Gradebook(db) as gb:  # a TA's manual override in formgrader
         g = gb.find_grade("relu_tests", a, a, "ann")
         g.manual_score = 1.5
         gb.db.commit()
@@ -260,9 +311,12 @@ def test_hw3_without_real_data_is_refused(tmp_path, monkeypatch):
 
 def _gradebook_scores(out: Path, a: str) -> dict[str, dict[str, tuple]]:
     from nbgrader.api import Gradebook
+
     with Gradebook("sqlite:///" + str(out / "gradebook.db")) as gb:
-        return {s.student.id: {g.name: (g.auto_score, g.manual_score) for nb in s.notebooks for g in nb.grades}
-                for s in gb.find_assignment(a).submissions}
+        return {
+            s.student.id: {g.name: (g.auto_score, g.manual_score) for nb in s.notebooks for g in nb.grades}
+            for s in gb.find_assignment(a).submissions
+        }
 
 
 def test_a_crash_half_way_then_grading_again_gives_the_same_gradebook(tmp_path):
@@ -271,12 +325,17 @@ def test_a_crash_half_way_then_grading_again_gives_the_same_gradebook(tmp_path):
     import os
     import signal
     import time
+
     a = "01_hw0_warmup"
     source, release = load(a)
     subs = tmp_path / "subs"
     subs.mkdir()
-    nbs = {"ann": filled(source, release), "bo": release, "cy": filled(source, release, {"relu_impl"}),
-           "di": filled(source, release, {"sigmoid_impl", "softmax_impl"})}
+    nbs = {
+        "ann": filled(source, release),
+        "bo": release,
+        "cy": filled(source, release, {"relu_impl"}),
+        "di": filled(source, release, {"sigmoid_impl", "softmax_impl"}),
+    }
     for name, nb in nbs.items():
         (subs / f"{name}.ipynb").write_text(json.dumps(nb))
     G.grade(a, subs, out=tmp_path / "clean", workers=1, quiet=True)
@@ -285,7 +344,7 @@ def test_a_crash_half_way_then_grading_again_gives_the_same_gradebook(tmp_path):
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "autograde.grade", a, str(subs), "--out", str(out), "--workers", "1"]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, text=True, start_new_session=True)
-    for line in proc.stdout:                                   # killed right after its first student
+    for line in proc.stdout:  # killed right after its first student
         if "/8" in line:
             os.killpg(proc.pid, signal.SIGKILL)
             break
@@ -296,7 +355,8 @@ def test_a_crash_half_way_then_grading_again_gives_the_same_gradebook(tmp_path):
     subprocess.run(cmd, cwd=REPO, check=True, capture_output=True, timeout=600)
     assert _gradebook_scores(out, a) == clean
     from nbgrader.api import Gradebook
-    with Gradebook("sqlite:///" + str(out / "gradebook.db")) as gb:      # a TA grades by hand in between
+
+    with Gradebook("sqlite:///" + str(out / "gradebook.db")) as gb:  # a TA grades by hand in between
         gb.find_grade("relu_tests", a, a, "cy").manual_score = 0.5
         gb.db.commit()
     subprocess.run(cmd, cwd=REPO, check=True, capture_output=True, timeout=600)

@@ -10,6 +10,7 @@ It grades a small HW0 batch with two workers into the server, reads every score 
 nbgrader's own ``Gradebook``, grades one student again (the grade is updated, not duplicated),
 and runs ``nbgrader export`` against the same URL, as a TA would afterwards.
 """
+
 from __future__ import annotations
 
 import csv
@@ -36,8 +37,10 @@ def _server_bin() -> Path | None:
     found = shutil.which("initdb")
     if found:
         return Path(found).resolve().parent
-    debian = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"),
-                    key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0)
+    debian = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+        key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0,
+    )
     return debian[-1].parent if debian else None
 
 
@@ -50,14 +53,16 @@ def pg_url():
     pytest.importorskip("psycopg2", reason="psycopg2 (requirements.txt) talks to PostgreSQL")
     bin_dir = _server_bin()
     if bin_dir is None:
-        pytest.skip("no PostgreSQL server installed (Debian: apt-get install postgresql; "
-                    "or set COURSE_TEST_POSTGRES_URL)")
+        pytest.skip(
+            "no PostgreSQL server installed (Debian: apt-get install postgresql; or set COURSE_TEST_POSTGRES_URL)"
+        )
     run_as: list[str] = []
-    if os.geteuid() == 0:                    # the server refuses to run as root
+    if os.geteuid() == 0:  # the server refuses to run as root
         if shutil.which("runuser") is None:
             pytest.skip("running as root without runuser: cannot start PostgreSQL as another user")
         try:
             import pwd
+
             pwd.getpwnam("postgres")
         except KeyError:
             pytest.skip("running as root and there is no 'postgres' user to start the server as")
@@ -68,13 +73,24 @@ def pg_url():
     if run_as:
         shutil.chown(tmp, "postgres")
         shutil.chown(sock, "postgres")
+
     def pg(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run(run_as + list(args), capture_output=True, text=True, timeout=120)
+
     r = pg(str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "course", "--no-sync")
     assert r.returncode == 0, f"initdb failed:\n{r.stdout}\n{r.stderr}"
     port = "5439"
-    r = pg(str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(tmp / "server.log"), "-w", "start",
-           "-o", f"-k {sock} -p {port} -c listen_addresses= -c fsync=off")
+    r = pg(
+        str(bin_dir / "pg_ctl"),
+        "-D",
+        str(data),
+        "-l",
+        str(tmp / "server.log"),
+        "-w",
+        "start",
+        "-o",
+        f"-k {sock} -p {port} -c listen_addresses= -c fsync=off",
+    )
     if r.returncode != 0:
         log = (tmp / "server.log").read_text() if (tmp / "server.log").exists() else ""
         pytest.fail(f"PostgreSQL did not start:\n{r.stdout}\n{r.stderr}\n{log}")
@@ -88,8 +104,12 @@ def pg_url():
 def _batch(folder: Path) -> dict[str, float]:
     source, release = load(A)
     expected = {"full": 8, "partial": 4, "untouched": 0, "wrongrelu": 6, "badjson": 0}
-    nbs = {"full": filled(source, release), "partial": filled(source, release, {"relu_impl", "softmax_impl"}),
-           "untouched": release, "wrongrelu": filled(source, release, replace={"relu_impl": WRONG_RELU})}
+    nbs = {
+        "full": filled(source, release),
+        "partial": filled(source, release, {"relu_impl", "softmax_impl"}),
+        "untouched": release,
+        "wrongrelu": filled(source, release, replace={"relu_impl": WRONG_RELU}),
+    }
     for name, nb in nbs.items():
         (folder / f"{name}.ipynb").write_text(json.dumps(nb))
     (folder / "badjson.ipynb").write_text('{"cells": [')
@@ -99,7 +119,9 @@ def _batch(folder: Path) -> dict[str, float]:
 def _scores(url: str) -> dict[str, list[float]]:
     """{student: [score of each submission of A]} as nbgrader's Gradebook reads them."""
     import warnings
+
     from nbgrader.api import Gradebook
+
     with warnings.catch_warnings(), Gradebook(url) as gb:
         warnings.simplefilter("ignore")
         out: dict[str, list[float]] = {}
@@ -112,8 +134,15 @@ def test_grading_into_postgresql(pg_url, tmp_path):
     subs = tmp_path / "submissions"
     subs.mkdir()
     expected = _batch(subs)
-    results = G.grade(A, subs, out=tmp_path / "out", db_url=pg_url, workers=2, quiet=True,
-                      limits={"cell": 8, "notebook": 60, "memory_mb": 1536, "output_kb": 256})
+    results = G.grade(
+        A,
+        subs,
+        out=tmp_path / "out",
+        db_url=pg_url,
+        workers=2,
+        quiet=True,
+        limits={"cell": 8, "notebook": 60, "memory_mb": 1536, "output_kb": 256},
+    )
     assert {r.student: r.total for r in results} == expected
     assert not (tmp_path / "out" / "gradebook.db").exists(), "wrote SQLite although --db named a server"
     assert _scores(pg_url) == {s: [e] for s, e in expected.items()}
@@ -123,8 +152,15 @@ def test_grading_into_postgresql(pg_url, tmp_path):
     again = tmp_path / "again"
     again.mkdir()
     (again / "wrongrelu.ipynb").write_text(json.dumps(filled(source, release)))
-    [r] = G.grade(A, again, out=tmp_path / "out", db_url=pg_url, workers=1, quiet=True,
-                  limits={"cell": 8, "notebook": 60, "memory_mb": 1536, "output_kb": 256})
+    [r] = G.grade(
+        A,
+        again,
+        out=tmp_path / "out",
+        db_url=pg_url,
+        workers=1,
+        quiet=True,
+        limits={"cell": 8, "notebook": 60, "memory_mb": 1536, "output_kb": 256},
+    )
     assert r.total == 8
     assert _scores(pg_url) == {s: [8 if s == "wrongrelu" else e] for s, e in expected.items()}
 
@@ -132,10 +168,21 @@ def test_grading_into_postgresql(pg_url, tmp_path):
     root = tmp_path / "course"
     (root / "autograde").mkdir(parents=True)
     csv_path = tmp_path / "export.csv"
-    r = subprocess.run([sys.executable, "-m", "nbgrader", "export", f"--CourseDirectory.db_url={pg_url}",
-                        f"--CsvExportPlugin.to={csv_path}"], cwd=REPO, env=G.nbgrader_env(root),
-                       capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nbgrader",
+            "export",
+            f"--CourseDirectory.db_url={pg_url}",
+            f"--CsvExportPlugin.to={csv_path}",
+        ],
+        cwd=REPO,
+        env=G.nbgrader_env(root),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
-    rows = {row["student_id"]: float(row["score"]) for row in csv.DictReader(open(csv_path))
-            if row["assignment"] == A}
+    rows = {row["student_id"]: float(row["score"]) for row in csv.DictReader(open(csv_path)) if row["assignment"] == A}
     assert rows == {s: (8 if s == "wrongrelu" else e) for s, e in expected.items()}

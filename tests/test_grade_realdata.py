@@ -10,6 +10,7 @@ threshold (not the stand-in's).
 Real data: ``COURSE_TEST_DATA_DIR`` (the course's CI unpacks its copy of CIFAR-10 there), else the
 course's data folder (``COURSE_DATA_DIR``, ``~/.cache/course_data``). Skipped, with the reason, without it.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,7 +31,7 @@ from course_utils.nbcells import cell_kind, cell_source, grade_id
 from harness import REPO
 
 A = "08_hw3_cifar10"
-TRAIN_IMAGES, EPOCHS = 10_000, 2        # about a minute and a half on one core; about 50% test accuracy
+TRAIN_IMAGES, EPOCHS = 10_000, 2  # about a minute and a half on one core; about 50% test accuracy
 LEVELS = ("accuracy_level1", "accuracy_level2", "accuracy_level3")
 
 
@@ -45,8 +46,11 @@ def _real_data() -> Path | None:
 
 
 DATA = _real_data()
-pytestmark = pytest.mark.skipif(DATA is None, reason="no real CIFAR-10 on this machine (set COURSE_TEST_DATA_DIR "
-                                "to a folder with cifar10-jpg/ or torchvision's files)")
+pytestmark = pytest.mark.skipif(
+    DATA is None,
+    reason="no real CIFAR-10 on this machine (set COURSE_TEST_DATA_DIR "
+    "to a folder with cifar10-jpg/ or torchvision's files)",
+)
 
 
 def _thresholds(source: dict) -> dict[str, float]:
@@ -69,8 +73,15 @@ def _train(source: dict, tmp: Path) -> tuple[Path, float]:
     model = ns["build_model"]()
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=EPOCHS * len(loader))
-    fit(model, loader, epochs=EPOCHS, optimizer=opt, scheduler=sched, progress=False,
-        loss_fn=nn.CrossEntropyLoss(label_smoothing=0.1))
+    fit(
+        model,
+        loader,
+        epochs=EPOCHS,
+        optimizer=opt,
+        scheduler=sched,
+        progress=False,
+        loss_fn=nn.CrossEntropyLoss(label_smoothing=0.1),
+    )
     ckpt = tmp / "hw3_model.pt"
     save_checkpoint(ckpt, model)
     test = load_dataset("cifar10", "test", root=DATA, synthetic=False)
@@ -91,9 +102,23 @@ def test_hw3_on_real_images(tmp_path):
         z.writestr(f"hw3/{A}.ipynb", json.dumps(filled(source, release)))
         z.write(ckpt, "hw3/hw3_model.pt")
     out = tmp_path / "out"
-    run = subprocess.run(["make", "--no-print-directory", "-o", ".venv/.course-installed", "grade", f"ASSIGNMENT={A}",
-                          f"SUBMISSIONS={subs}", "WORKERS=1", f"GRADE_ARGS=--out {out} --data {DATA}"],
-                         cwd=REPO, capture_output=True, text=True, timeout=900)
+    run = subprocess.run(
+        [
+            "make",
+            "--no-print-directory",
+            "-o",
+            ".venv/.course-installed",
+            "grade",
+            f"ASSIGNMENT={A}",
+            f"SUBMISSIONS={subs}",
+            "WORKERS=1",
+            f"GRADE_ARGS=--out {out} --data {DATA}",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     row = next(r for r in (out / f"grades_{A}.csv").read_text().splitlines()[1:] if r.startswith("ada,"))
     header = (out / f"grades_{A}.csv").read_text().splitlines()[0].split(",")
@@ -101,7 +126,7 @@ def test_hw3_on_real_images(tmp_path):
     page = (out / "feedback" / "ada" / A / f"{A}.html").read_text()
     for level, threshold in _thresholds(source).items():
         if abs(acc - threshold) < 0.002:
-            continue                                    # too close to call across two processes
+            continue  # too close to call across two processes
         assert float(scores[level]) == (2.0 if acc >= threshold else 0.0), (level, acc, scores)
         if acc < threshold:
             said = re.search(rf"accuracy (0\.\d+) is below level \d \({threshold:.0%}\)", page)

@@ -1,4 +1,5 @@
 """course_utils.grading: a checkpoint is graded, or fails with a CheckpointError that says why."""
+
 import pytest
 import torch
 from torch import nn
@@ -24,12 +25,15 @@ def test_accuracy_of_a_saved_model_matches_its_predictions(tmp_path):
     assert checkpoint_accuracy(path, small, data, batch_size=7) == pytest.approx(expected)
 
 
-@pytest.mark.parametrize("case, message", [
-    ("missing", "no checkpoint at"),
-    ("corrupt", "not a readable checkpoint"),
-    ("other_net", "does not fit this model"),
-    ("build_fails", "build_model\\(\\) failed"),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("missing", "no checkpoint at"),
+        ("corrupt", "not a readable checkpoint"),
+        ("other_net", "does not fit this model"),
+        ("build_fails", "build_model\\(\\) failed"),
+    ],
+)
 def test_every_failure_is_a_checkpoint_error_with_a_reason(tmp_path, case, message):
     path = tmp_path / "m.pt"
     build = small

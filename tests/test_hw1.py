@@ -6,6 +6,7 @@
 - every formula's hidden test checks at least 200 distinct configurations (counted by wrapping the
   solution's functions while the hidden part of each test cell runs).
 """
+
 from __future__ import annotations
 
 import functools
@@ -75,7 +76,7 @@ def test_solution_full_release_zero_wrong_dilation_loses_exactly_its_cells(cours
     c.submit("solution", NAME, {nb_name: source})
     c.submit("untouched", NAME, {nb_name: released})
     c.submit("no_dilation", NAME, {nb_name: without_dilation(nbformat.read(source, as_version=4))})
-    c.autograde(NAME)                                   # one call grades all three
+    c.autograde(NAME)  # one call grades all three
 
     points = autograded_cells(source)
     full, zero, wrong = (c.cell_scores(NAME, s) for s in ("solution", "untouched", "no_dilation"))
@@ -84,14 +85,15 @@ def test_solution_full_release_zero_wrong_dilation_loses_exactly_its_cells(cours
         assert zero[grade_id][0] == 0, f"untouched release: {grade_id} scored {zero[grade_id][0]}, expected 0"
         expected = 0 if grade_id in DILATION_CELLS else p
         assert wrong[grade_id] == (expected, p), (
-            f"dilation ignored: {grade_id} scored {wrong[grade_id][0]}, expected {expected}")
+            f"dilation ignored: {grade_id} scored {wrong[grade_id][0]}, expected {expected}"
+        )
     lost = sum(points.values()) - sum(s for s, _ in wrong.values())
     assert lost == sum(points[g] for g in DILATION_CELLS)
 
 
 def _run(src: str, ns: dict, name: str) -> None:
     src = TransformerManager().transform_cell(src)
-    linecache.cache[name] = (len(src), None, src.splitlines(True), name)   # inspect.getsource needs it
+    linecache.cache[name] = (len(src), None, src.splitlines(True), name)  # inspect.getsource needs it
     exec(compile(src, name, "exec"), ns)
 
 
@@ -136,7 +138,8 @@ def hidden_configurations():
 @pytest.mark.parametrize("grade_id", sorted(FORMULAS))
 def test_hidden_tests_check_at_least_200_configurations(hidden_configurations, grade_id):
     assert hidden_configurations[grade_id] >= 200, (
-        f"{grade_id}: the hidden tests checked {hidden_configurations[grade_id]} distinct configurations")
+        f"{grade_id}: the hidden tests checked {hidden_configurations[grade_id]} distinct configurations"
+    )
 
 
 def _execute(nb: nbformat.NotebookNode) -> dict[str, BaseException | None]:
@@ -150,7 +153,7 @@ def _execute(nb: nbformat.NotebookNode) -> dict[str, BaseException | None]:
         graded = cell.metadata.get("nbgrader", {}).get("grade", False)
         try:
             _run(cell.source, ns, f"<hw1 cell {i}>")
-        except Exception as e:                              # noqa: BLE001 -- a failing cell is the result
+        except Exception as e:  # noqa: BLE001 -- a failing cell is the result
             if graded:
                 results[_grade_id(cell)] = e
         else:
@@ -164,14 +167,18 @@ def test_hidden_tests_reject_answers_that_ask_pytorch():
     nb = nbformat.read(SOURCE, as_version=4)
     for cell in nb.cells:
         if _grade_id(cell) == "conv_params_impl":
-            cell.source += ("\n\ndef conv2d_params(c_in, c_out, k, groups=1, bias=True):\n"
-                            "    return count_params(nn.Conv2d(c_in, c_out, k, groups=groups, bias=bias))\n")
+            cell.source += (
+                "\n\ndef conv2d_params(c_in, c_out, k, groups=1, bias=True):\n"
+                "    return count_params(nn.Conv2d(c_in, c_out, k, groups=groups, bias=bias))\n"
+            )
         if _grade_id(cell) == "layer_row_impl":
-            cell.source += ("\n\n_honest_layer_row = layer_row\n\ndef layer_row(layer, in_shape):\n"
-                            "    _, params = _honest_layer_row(layer, in_shape)\n"
-                            "    x = torch.full((1, *in_shape), 0.0)\n"
-                            "    out = layer(x.flatten(1) if isinstance(layer, nn.Linear) else x)\n"
-                            "    return tuple(out.shape[1:]), params\n")
+            cell.source += (
+                "\n\n_honest_layer_row = layer_row\n\ndef layer_row(layer, in_shape):\n"
+                "    _, params = _honest_layer_row(layer, in_shape)\n"
+                "    x = torch.full((1, *in_shape), 0.0)\n"
+                "    out = layer(x.flatten(1) if isinstance(layer, nn.Linear) else x)\n"
+                "    return tuple(out.shape[1:]), params\n"
+            )
     results = _execute(nb)
     assert isinstance(results["conv_params_tests"], AssertionError)
     assert "count_params" in str(results["conv_params_tests"])

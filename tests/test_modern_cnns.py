@@ -1,4 +1,5 @@
 """The modern CNN builders of course_utils.models match the published networks (09_modern_cnns, 11_autoencoders)."""
+
 import pytest
 import torch
 import torchvision
@@ -26,12 +27,15 @@ def test_resnet18_is_torchvisions_layer_for_layer():
     assert sorted(_shapes(ours)) == sorted(_shapes(tv)) and count_params(ours) == 11_689_512
 
 
-@pytest.mark.parametrize("build, expected", [
-    (lambda: models.alexnet(1, 10), 46_764_746),        # d2l / seed 004, 224x224 Fashion-MNIST
-    (lambda: models.nin(1, 10), 1_992_166),
-    (lambda: models.googlenet(1, 10), 5_977_530),
-    (lambda: models.densenet(1, 10), 758_226),
-])
+@pytest.mark.parametrize(
+    "build, expected",
+    [
+        (lambda: models.alexnet(1, 10), 46_764_746),  # d2l / seed 004, 224x224 Fashion-MNIST
+        (lambda: models.nin(1, 10), 1_992_166),
+        (lambda: models.googlenet(1, 10), 5_977_530),
+        (lambda: models.densenet(1, 10), 758_226),
+    ],
+)
 def test_seed_004_networks_have_the_d2l_counts(build, expected):
     with META:
         assert count_params(build()) == expected
@@ -56,12 +60,12 @@ def test_dense_block_concatenates_its_input():
     x = torch.randn(2, 5, 6, 6)
     y = blk(x)
     assert y.shape == (2, 17, 6, 6)
-    torch.testing.assert_close(y[:, :5], x)            # the input passes through unchanged
+    torch.testing.assert_close(y[:, :5], x)  # the input passes through unchanged
 
 
 def test_residual_block_with_zero_branch_is_relu_of_input():
     blk = models.Residual(8, 8).eval()
-    torch.nn.init.zeros_(blk.bn2.weight)              # F(x) = 0: the block reduces to relu(x)
+    torch.nn.init.zeros_(blk.bn2.weight)  # F(x) = 0: the block reduces to relu(x)
     x = torch.randn(2, 8, 5, 5)
     torch.testing.assert_close(blk(x), torch.relu(x))
 

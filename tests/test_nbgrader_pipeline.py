@@ -3,6 +3,7 @@
 For every graded assignment: the solution gets full marks on every autograded cell and
 the untouched release gets zero on every autograded cell.
 """
+
 import pytest
 
 from harness import autograded_cells, graded_assignments

@@ -1,4 +1,5 @@
 """The outputs nbval compares are stored in the solutions, and nbval really compares them."""
+
 import json
 import os
 import shutil
@@ -7,7 +8,7 @@ import sys
 
 import pytest
 
-from harness import REPO, SOLUTIONS
+from harness import SOLUTIONS
 
 CHECK = "nbval-check-output"
 NOTEBOOKS = sorted(SOLUTIONS.glob("*/*.ipynb"))
@@ -19,8 +20,10 @@ def test_checked_cells_have_stored_outputs(nb_path):
     for cell in nb["cells"]:
         tags = cell.get("metadata", {}).get("tags", [])
         if cell["cell_type"] == "code" and CHECK in tags:
-            assert cell["outputs"], (f"{nb_path.name}: a checked cell has no stored output "
-                                     f"(run `make outputs`): {''.join(cell['source'])[:80]!r}")
+            assert cell["outputs"], (
+                f"{nb_path.name}: a checked cell has no stored output "
+                f"(run `make outputs`): {''.join(cell['source'])[:80]!r}"
+            )
         elif cell["cell_type"] == "code":
             assert not cell["outputs"], f"{nb_path.name}: only checked cells keep outputs (run `make outputs`)"
 
@@ -32,11 +35,27 @@ def test_nbval_fails_on_a_changed_output(tmp_path):
     cell["outputs"][0]["text"] = ["tensor([[ 7., 10.],\n", "        [15., 23.]])\n"]
     bad = tmp_path / "bad.ipynb"
     bad.write_text(json.dumps(nb))
-    args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
-            "--nbval-lax", "--nbval-current-env", str(bad)]
+    args = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-o",
+        "addopts=",
+        "--nbval-lax",
+        "--nbval-current-env",
+        str(bad),
+    ]
     r = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, env=dict(os.environ, COURSE_QUICK="1"))
     assert r.returncode != 0 and "23" in r.stdout, r.stdout[-2000:]
     shutil.copy(src, tmp_path / "good.ipynb")
-    r = subprocess.run(args[:-1] + [str(tmp_path / "good.ipynb")], cwd=tmp_path, capture_output=True, text=True,
-                       env=dict(os.environ, COURSE_QUICK="1"))
+    r = subprocess.run(
+        args[:-1] + [str(tmp_path / "good.ipynb")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, COURSE_QUICK="1"),
+    )
     assert r.returncode == 0, r.stdout[-2000:]

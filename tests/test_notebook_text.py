@@ -5,6 +5,7 @@ instructors' file names of the decks ("seed 003", ``seeds/``) never appear in a 
 stored output), the README or ``course_utils``. Random seeds (``seed_everything``, ``manual_seed``,
 ``seed=0``) are another matter and stay.
 """
+
 from __future__ import annotations
 
 import re
@@ -39,12 +40,21 @@ def deck_mentions(text: str) -> list[str]:
     return [m.group(0) for m in DECK.finditer(text)]
 
 
-@pytest.mark.parametrize("text, found", [
-    ("as in seed 003", ["seed 003"]), ("Seed 001's table", ["Seed 001"]), ("seeds 000 and 001", ["seeds 000"]),
-    ("see shared/seeds/003_bb3e.txt", ["seeds/"]), ("what the seed's OpenCV code computes", ["the seed's"]),
-    ("g = seed_everything(0)", []), ("torch.manual_seed(0)", []), ("data.subset(n, seed=0)", []),
-    ("one run, seed 0, CPU", []), ("seeds shuffling and augmentation", []),
-])
+@pytest.mark.parametrize(
+    "text, found",
+    [
+        ("as in seed 003", ["seed 003"]),
+        ("Seed 001's table", ["Seed 001"]),
+        ("seeds 000 and 001", ["seeds 000"]),
+        ("see shared/seeds/003_bb3e.txt", ["seeds/"]),
+        ("what the seed's OpenCV code computes", ["the seed's"]),
+        ("g = seed_everything(0)", []),
+        ("torch.manual_seed(0)", []),
+        ("data.subset(n, seed=0)", []),
+        ("one run, seed 0, CPU", []),
+        ("seeds shuffling and augmentation", []),
+    ],
+)
 def test_the_rule_tells_decks_from_random_seeds(text, found):
     assert deck_mentions(text) == found
 
@@ -58,8 +68,11 @@ def test_notebooks_name_decks_by_title(nb_path):
 
 @pytest.mark.parametrize("path", TEXT_FILES, ids=_rel)
 def test_readme_and_course_utils_name_decks_by_title(path):
-    bad = [f"line {n}: {m!r}" for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
-           for m in deck_mentions(line)]
+    bad = [
+        f"line {n}: {m!r}"
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        for m in deck_mentions(line)
+    ]
     assert not bad, f"{_rel(path)} names slide decks by file, not by title: {bad}"
 
 
@@ -69,10 +82,17 @@ def test_one_slides_line_under_the_title(nb_path):
     first = nb.cells[0]
     lines = [line for line in first.source.splitlines() if line.strip()]
     assert first.cell_type == "markdown" and lines and lines[0].startswith("# "), (
-        f"{_rel(nb_path)}: the first cell should be markdown that starts with the notebook's title")
+        f"{_rel(nb_path)}: the first cell should be markdown that starts with the notebook's title"
+    )
     assert len(lines) > 1 and SLIDES.match(lines[1]), (
         f"{_rel(nb_path)}: the line under the title should name the slides, like "
-        f"'*Slides: the MLP-to-CNN slides.*', not {lines[1] if len(lines) > 1 else None!r}")
-    count = sum(1 for c in nb.cells if c.cell_type == "markdown"
-                for line in c.source.splitlines() if line.startswith("*Slides:"))
+        f"'*Slides: the MLP-to-CNN slides.*', not {lines[1] if len(lines) > 1 else None!r}"
+    )
+    count = sum(
+        1
+        for c in nb.cells
+        if c.cell_type == "markdown"
+        for line in c.source.splitlines()
+        if line.startswith("*Slides:")
+    )
     assert count == 1, f"{_rel(nb_path)}: {count} 'Slides:' lines; the slides are named in one place"

@@ -1,4 +1,5 @@
 """course_utils.plot draws what it is given; course_utils.checks fails with readable messages."""
+
 import matplotlib
 
 matplotlib.use("Agg")

@@ -1,4 +1,5 @@
 """One rule decides whether training shows a progress bar: course_utils.train.show_progress."""
+
 import pytest
 import torch
 from torch import nn
@@ -29,9 +30,17 @@ def test_automatic_is_on_where_someone_watches(lab):
     assert show_progress() is True and show_progress(None) is True
 
 
-@pytest.mark.parametrize("name, value", [("NBGRADER_EXECUTION", "autograde"), ("NBGRADER_EXECUTION", ""),
-                                         ("COURSE_QUICK", "1"), ("CI", "true"), ("CI", "1"),
-                                         ("TQDM_DISABLE", "1")])
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("NBGRADER_EXECUTION", "autograde"),
+        ("NBGRADER_EXECUTION", ""),
+        ("COURSE_QUICK", "1"),
+        ("CI", "true"),
+        ("CI", "1"),
+        ("TQDM_DISABLE", "1"),
+    ],
+)
 def test_automatic_is_off_under_the_grader_and_in_ci(lab, name, value):
     lab.setenv(name, value)
     assert show_progress() is False, f"{name}={value!r} should turn the bar off"
@@ -51,10 +60,10 @@ def test_fit_follows_the_rule(lab, capsys):
     d = _data()
     net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 10))
     fit(net, TensorLoader(d, 32), epochs=1, device="cpu")
-    assert "epoch 1:" in capsys.readouterr().out            # automatic, someone watching: on
+    assert "epoch 1:" in capsys.readouterr().out  # automatic, someone watching: on
     lab.setenv("NBGRADER_EXECUTION", "autograde")
     fit(net, TensorLoader(d, 32), epochs=1, device="cpu")
-    assert capsys.readouterr().out == ""                     # under the grader: silent
+    assert capsys.readouterr().out == ""  # under the grader: silent
 
 
 def test_ladder_and_rung_follow_the_rule(lab, capsys):

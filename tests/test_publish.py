@@ -45,7 +45,8 @@ ACCEPTED = {
     "their answers with course_utils.shapes at the end",
     ("course_utils/models.py", "06a_hw2_residual_blocks"): "the lectures' ResNets are built from "
     "course_utils.models.Residual, the same public design as torchvision's BasicBlock that HW2a asks students to "
-    "match (torchvision's source is as readable); HW2a grades the Bottleneck, the gradients and the written answers too",
+    "match (torchvision's source is as readable); HW2a grades the Bottleneck, the gradients and the written "
+    "answers too",
 }
 
 

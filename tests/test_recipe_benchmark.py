@@ -2,6 +2,7 @@
 
 Only behaviour is checked here; speed and accuracy targets live in benchmarks/cifar10_speed.py.
 """
+
 import json
 import subprocess
 import sys
@@ -10,10 +11,20 @@ from pathlib import Path
 import pytest
 import torch
 
-from course_utils.data import ImageData, synthetic_dataset
-from course_utils.recipe import (Lookahead, Muon, RecipeConfig, init_whitening, lr_factor, muon_optimizers,
-                                 orthogonalize, predict, recipe_net, recipe_optimizer, train_recipe)
-from course_utils.data import TensorLoader
+from course_utils.data import TensorLoader, synthetic_dataset
+from course_utils.recipe import (
+    Lookahead,
+    Muon,
+    RecipeConfig,
+    init_whitening,
+    lr_factor,
+    muon_optimizers,
+    orthogonalize,
+    predict,
+    recipe_net,
+    recipe_optimizer,
+    train_recipe,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -21,7 +32,7 @@ REPO = Path(__file__).resolve().parent.parent
 def test_whitening_conv_decorrelates_patches():
     g = torch.Generator().manual_seed(0)
     mix = torch.tensor([[1.0, 0.8, 0.2], [0.0, 0.6, 0.5], [0.0, 0.0, 0.3]])
-    x = torch.einsum("dc,nchw->ndhw", mix, torch.randn(400, 3, 8, 8, generator=g))   # correlated channels
+    x = torch.einsum("dc,nchw->ndhw", mix, torch.randn(400, 3, 8, 8, generator=g))  # correlated channels
     conv = torch.nn.Conv2d(3, 24, 2, bias=False)
     init_whitening(conv, x, eps=0.0)
     out = conv(x)[:, :12].permute(0, 2, 3, 1).reshape(-1, 12)
@@ -40,7 +51,7 @@ def test_whitening_rejects_wrong_shapes():
 
 def test_convolutions_start_as_identity_and_bn_scale_is_frozen():
     net = recipe_net((8, 16, 16))
-    conv = net[2][4]                       # second conv of the first group: 8 -> 8 channels
+    conv = net[2][4]  # second conv of the first group: 8 -> 8 channels
     x = torch.randn(1, 8, 5, 5)
     torch.testing.assert_close(conv(x), x)
     bns = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
@@ -65,7 +76,7 @@ def test_orthogonalize_equalises_singular_values(shape):
     k = min(shape)
     u, _ = torch.linalg.qr(torch.randn(shape[0], k, generator=gen))
     v, _ = torch.linalg.qr(torch.randn(shape[1], k, generator=gen))
-    g = u @ torch.diag(torch.logspace(-1, 0, k)) @ v.T                 # singular values 0.1 ... 1
+    g = u @ torch.diag(torch.logspace(-1, 0, k)) @ v.T  # singular values 0.1 ... 1
     o = orthogonalize(g)
     s = torch.linalg.svdvals(o)
     assert o.shape == g.shape and s.min() > 0.5 and s.max() < 1.5, s
@@ -79,7 +90,7 @@ def test_muon_keeps_the_filter_norm_and_moves_every_direction():
     before = conv.weight.detach().clone()
     conv(torch.randn(8, 4, 7, 7)).square().sum().backward()
     opt.step()
-    step = (conv.weight - before * (6 ** 0.5 / before.norm())).reshape(6, -1) / -0.05
+    step = (conv.weight - before * (6**0.5 / before.norm())).reshape(6, -1) / -0.05
     torch.testing.assert_close(step, orthogonalize(conv.weight.grad.reshape(6, -1)), atol=1e-2, rtol=0)
 
 
@@ -111,8 +122,9 @@ def test_recipe_records_whether_it_used_bf16():
     for forced in (True, False):
         cfg = RecipeConfig(widths=(8, 16, 16), epochs=1, batch_size=64, tta_level=0, bf16=forced)
         assert train_recipe(train, test, cfg, progress=False).config["bf16"] is forced
-    auto = train_recipe(train, test, RecipeConfig(widths=(8, 16, 16), epochs=1, batch_size=64, tta_level=0),
-                        progress=False)
+    auto = train_recipe(
+        train, test, RecipeConfig(widths=(8, 16, 16), epochs=1, batch_size=64, tta_level=0), progress=False
+    )
     assert isinstance(auto.config["bf16"], bool)
 
 
@@ -148,8 +160,9 @@ def test_recipe_learns_the_stand_in():
 def test_recipe_with_muon_learns_the_stand_in():
     train = synthetic_dataset("cifar10", "train", n=2048)
     test = synthetic_dataset("cifar10", "test", n=500)
-    cfg = RecipeConfig(widths=(16, 32, 32), epochs=3, batch_size=128, optimizer="muon", lookahead_every=0,
-                       flip="alternate")
+    cfg = RecipeConfig(
+        widths=(16, 32, 32), epochs=3, batch_size=128, optimizer="muon", lookahead_every=0, flip="alternate"
+    )
     r = train_recipe(train, test, cfg, progress=False)
     assert r.accuracy > 0.5, f"10 classes: chance is 0.1, the recipe reached only {r.accuracy:.3f}"
 
@@ -164,18 +177,45 @@ def test_time_budget_stops_training():
 
 def test_benchmark_script_end_to_end(tmp_path):
     out = tmp_path / "bench.json"
-    cmd = [sys.executable, str(REPO / "benchmarks" / "cifar10_speed.py"), "--synthetic",
-           "--minutes", "0.05", "--device", "cpu", "--limit", "1000", "--out", str(out)]
+    cmd = [
+        sys.executable,
+        str(REPO / "benchmarks" / "cifar10_speed.py"),
+        "--synthetic",
+        "--minutes",
+        "0.05",
+        "--device",
+        "cpu",
+        "--limit",
+        "1000",
+        "--out",
+        str(out),
+    ]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=REPO)
     assert r.returncode == 0, r.stdout + r.stderr
     res = json.loads(out.read_text())
-    for key in ("budget_minutes", "device", "torch", "hardware", "data", "recipe", "baseline",
-                "load_average_before", "load_average_after"):
+    for key in (
+        "budget_minutes",
+        "device",
+        "torch",
+        "hardware",
+        "data",
+        "recipe",
+        "baseline",
+        "load_average_before",
+        "load_average_after",
+    ):
         assert key in res, f"missing {key!r} in the benchmark JSON"
     assert res["data"]["source"] == "synthetic" and res["data"]["train_images"] == 1000
     for run in ("recipe", "baseline"):
-        for key in ("final_accuracy", "wall_seconds", "images_per_second", "curve", "peak_rss_mb_process",
-                    "train_images_seen", "params"):
+        for key in (
+            "final_accuracy",
+            "wall_seconds",
+            "images_per_second",
+            "curve",
+            "peak_rss_mb_process",
+            "train_images_seen",
+            "params",
+        ):
             assert key in res[run], f"missing {key!r} in {run}"
         assert 0.0 <= res[run]["final_accuracy"] <= 1.0
     assert res["baseline"]["optimizer"] == dict(name="SGD", lr=0.001, momentum=0.9, batch_size=4)

@@ -1,4 +1,5 @@
 """notebooks/ is exactly what nbgrader generates from solutions/, and carries no answers."""
+
 import json
 import shutil
 

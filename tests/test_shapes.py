@@ -1,4 +1,5 @@
 """course_utils.shapes against PyTorch itself on random layers."""
+
 import random
 
 import pytest
@@ -18,7 +19,14 @@ def test_output_size_matches_pytorch_on_random_layers():
         if p <= k // 2:
             for ceil in (False, True):
                 pool = nn.MaxPool2d(k, s, p, dilation=d, ceil_mode=ceil)
-                assert output_size(i, k, s, p, d, ceil) == pool(torch.zeros(1, 1, i, i)).shape[-1], (i, k, s, p, d, ceil)
+                assert output_size(i, k, s, p, d, ceil) == pool(torch.zeros(1, 1, i, i)).shape[-1], (
+                    i,
+                    k,
+                    s,
+                    p,
+                    d,
+                    ceil,
+                )
 
 
 def test_output_size_spec_example_and_errors():
@@ -32,7 +40,7 @@ def test_output_size_spec_example_and_errors():
 def test_count_params_and_buffers():
     assert count_params(nn.Conv2d(3, 10, 5)) == 760
     bn = nn.BatchNorm2d(16)
-    assert count_params(bn) == 32            # weight and bias; running stats are buffers
+    assert count_params(bn) == 32  # weight and bias; running stats are buffers
     frozen = nn.Linear(4, 4)
     frozen.weight.requires_grad_(False)
     assert count_params(frozen, trainable_only=True) == 4
@@ -45,8 +53,14 @@ def test_count_macs():
 
 
 def test_layer_table_rows_and_totals():
-    net = nn.Sequential(nn.Conv2d(3, 10, 5, padding=2), nn.BatchNorm2d(10), nn.ReLU(), nn.MaxPool2d(2),
-                        nn.Flatten(), nn.Linear(2560, 10))
+    net = nn.Sequential(
+        nn.Conv2d(3, 10, 5, padding=2),
+        nn.BatchNorm2d(10),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(2560, 10),
+    )
     t = layer_table(net, (1, 3, 32, 32))
     assert [r.kind for r in t] == ["Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d", "Flatten", "Linear"]
     assert t[3].output_shape == (1, 10, 16, 16) and t[5].input_shape == (1, 2560)
@@ -59,6 +73,7 @@ def test_layer_table_rows_and_totals():
 
 def test_layer_table_nested_depth():
     import torchvision
+
     m = torchvision.models.resnet18()
     shallow = layer_table(m, (1, 3, 64, 64))
     deep = layer_table(m, (1, 3, 64, 64), depth=2)

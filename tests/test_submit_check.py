@@ -3,6 +3,7 @@
 On Colab the notebook is not on the runtime's disk; the check asks Colab's editor for it through
 ``google.colab._message``. These tests put a stand-in for that one module into ``sys.modules``.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,9 +18,19 @@ from course_utils.submit_check import cell_checksum, check_before_submit, submit
 
 
 def _test_cell(source: str, gid: str, points: float = 1.0) -> dict:
-    cell = new_code_cell(source, metadata={"nbgrader": {"grade": True, "grade_id": gid, "locked": True,
-                                                        "points": points, "solution": False,
-                                                        "schema_version": 3}})
+    cell = new_code_cell(
+        source,
+        metadata={
+            "nbgrader": {
+                "grade": True,
+                "grade_id": gid,
+                "locked": True,
+                "points": points,
+                "solution": False,
+                "schema_version": 3,
+            }
+        },
+    )
     cell["metadata"]["nbgrader"]["checksum"] = cell_checksum(cell)
     return cell
 
@@ -76,7 +87,7 @@ def test_colab_reads_the_notebook_from_the_editor(colab, capsys):
 
 def test_colab_with_the_notebooks_name_still_asks_the_editor(colab, capsys, tmp_path):
     fake = colab(_homework())
-    assert check_before_submit("01_hw0_warmup.ipynb", run=False) is True      # no such file on disk
+    assert check_before_submit("01_hw0_warmup.ipynb", run=False) is True  # no such file on disk
     out = capsys.readouterr().out
     assert len(fake.requests) == 1
     assert "Ready to submit." in out and "saves 01_hw0_warmup.ipynb" in out
@@ -149,12 +160,15 @@ def test_under_the_autograder_it_does_nothing(monkeypatch, capsys):
     assert "autograder" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("colab_, files, want, unwanted", [
-    (True, (), ["File > Download > Download .ipynb", "04_hw1_layer_sizes.ipynb"], ["together with"]),
-    (True, ("hw3_model.pt",), ["together with hw3_model.pt", "before the runtime ends"], []),
-    (False, (), ["save the notebook", "04_hw1_layer_sizes.ipynb"], ["Colab", "together with"]),
-    (False, ("hw3_model.pt",), ["together with hw3_model.pt from the same folder"], ["Colab"]),
-])
+@pytest.mark.parametrize(
+    "colab_, files, want, unwanted",
+    [
+        (True, (), ["File > Download > Download .ipynb", "04_hw1_layer_sizes.ipynb"], ["together with"]),
+        (True, ("hw3_model.pt",), ["together with hw3_model.pt", "before the runtime ends"], []),
+        (False, (), ["save the notebook", "04_hw1_layer_sizes.ipynb"], ["Colab", "together with"]),
+        (False, ("hw3_model.pt",), ["together with hw3_model.pt from the same folder"], ["Colab"]),
+    ],
+)
 def test_the_message_says_what_to_submit(colab_, files, want, unwanted):
     msg = submit_message("04_hw1_layer_sizes", colab_, files)
     for w in want:

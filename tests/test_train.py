@@ -1,11 +1,20 @@
 """course_utils.train: the loop learns, evaluate is right, seeding, schedules, checkpoints."""
+
 import pytest
 import torch
 from torch import nn
 
 from course_utils.data import TensorLoader, synthetic_dataset
-from course_utils.train import (History, evaluate, fit, get_device, load_checkpoint, save_checkpoint,
-                                seed_everything, warmup_cosine)
+from course_utils.train import (
+    History,
+    evaluate,
+    fit,
+    get_device,
+    load_checkpoint,
+    save_checkpoint,
+    seed_everything,
+    warmup_cosine,
+)
 
 
 def test_fit_learns_the_stand_in():
@@ -14,8 +23,15 @@ def test_fit_learns_the_stand_in():
     test = synthetic_dataset("fashion_mnist", "test", n=300)
     net = nn.Sequential(nn.Flatten(), nn.Linear(784, 64), nn.ReLU(), nn.Linear(64, 10))
     _, before = evaluate(net, TensorLoader(test, 100))
-    h = fit(net, TensorLoader(train, 50, shuffle=True), TensorLoader(test, 100), epochs=3, lr=0.05,
-            device="cpu", progress=False)
+    h = fit(
+        net,
+        TensorLoader(train, 50, shuffle=True),
+        TensorLoader(test, 100),
+        epochs=3,
+        lr=0.05,
+        device="cpu",
+        progress=False,
+    )
     assert len(h.train_loss) == len(h.val_acc) == 3
     assert h.train_loss[-1] < h.train_loss[0]
     assert h.val_acc[-1] > max(before, 0.3)
@@ -27,7 +43,7 @@ def test_evaluate_counts_correctly():
             super().__init__()
             self.w = nn.Parameter(torch.zeros(1))
 
-        def forward(self, x):           # predicts class 0 for every input
+        def forward(self, x):  # predicts class 0 for every input
             out = torch.zeros(len(x), 3)
             out[:, 0] = 1
             return out + 0 * self.w

@@ -1,4 +1,5 @@
 """The activation explorer of 02_mlp_fundamentals: its drawing and callback code paths, without a browser."""
+
 import matplotlib
 import matplotlib.pyplot as plt
 import pytest
@@ -16,8 +17,11 @@ TORCH = {  # what each name must compute, written with PyTorch's own functions
     "Swish": lambda x, p: x * torch.sigmoid(p * x),
     "Hardswish": lambda x, p: torch.nn.functional.hardswish(x),
 }
-CASES = [(n, p) for n, (pname, default, rng, _) in ACTIVATIONS.items()
-         for p in ([None] if pname is None else [None, rng[0], default, rng[1]])]
+CASES = [
+    (n, p)
+    for n, (pname, default, rng, _) in ACTIVATIONS.items()
+    for p in ([None] if pname is None else [None, rng[0], default, rng[1]])
+]
 
 
 def test_the_slides_activations_are_all_there():
@@ -31,12 +35,12 @@ def test_draw_activation_plots_the_function_and_its_derivative(name, param):
         f_line, d_line = fig.axes[0].lines[:2]
         x = torch.as_tensor(f_line.get_xdata(), dtype=torch.float64)
         p = param if param is not None else ACTIVATIONS[name][1]
-        torch.testing.assert_close(torch.as_tensor(f_line.get_ydata(), dtype=torch.float64),
-                                   TORCH[name](x, p), rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(
+            torch.as_tensor(f_line.get_ydata(), dtype=torch.float64), TORCH[name](x, p), rtol=1e-4, atol=1e-5
+        )
         xg = x.clone().requires_grad_(True)
         (dy,) = torch.autograd.grad(TORCH[name](xg, p).sum(), xg)
-        torch.testing.assert_close(torch.as_tensor(d_line.get_ydata(), dtype=torch.float64), dy,
-                                   rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(torch.as_tensor(d_line.get_ydata(), dtype=torch.float64), dy, rtol=1e-4, atol=1e-4)
         assert d_line.get_label() == "derivative"
         if param is not None:
             assert f"={param:g}" in f_line.get_label()
@@ -58,8 +62,9 @@ def test_swish_with_beta_one_is_silu():
     torch.testing.assert_close(make_activation("Swish", 1.0)(x), torch.nn.SiLU()(x))
 
 
-@pytest.mark.parametrize("bad, match", [(("Softplus", None), "unknown activation"),
-                                        (("ReLU", 0.5), "takes no parameter")])
+@pytest.mark.parametrize(
+    "bad, match", [(("Softplus", None), "unknown activation"), (("ReLU", 0.5), "takes no parameter")]
+)
 def test_make_activation_rejects_bad_input(bad, match):
     with pytest.raises(ValueError, match=match):
         make_activation(*bad)
@@ -78,7 +83,7 @@ def test_explorer_redraws_when_the_activation_changes():
         assert name in box.caption.value
         assert box.param.disabled == (ACTIVATIONS[name][0] is None)
         if not box.param.disabled:
-            assert box.param.value == ACTIVATIONS[name][1]          # each starts at its default
+            assert box.param.value == ACTIVATIONS[name][1]  # each starts at its default
         seen.add(box.image.value)
     assert len(seen) == len(ACTIVATIONS)
     assert len(matplotlib.pyplot.get_fignums()) == 0, "the explorer must close its figures"
@@ -99,7 +104,7 @@ def test_explorer_redraws_when_the_parameter_changes(name, values):
 
 
 def test_explorer_keeps_a_parameter_within_the_next_activations_range():
-    box = activation_explorer("Swish", 4.0)        # beyond LeakyReLU's slider range
+    box = activation_explorer("Swish", 4.0)  # beyond LeakyReLU's slider range
     box.choice.value = "LeakyReLU"
     assert box.param.value == ACTIVATIONS["LeakyReLU"][1] and box.param.max == 1.0
     box.choice.value = "Swish"
