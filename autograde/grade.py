@@ -2,6 +2,7 @@
 
     python -m autograde.grade 01_hw0_warmup path/to/submissions
     python -m autograde.grade 01_hw0_warmup folder --workers 2 --db postgresql://user@host/db
+    python -m autograde.grade 01_hw0_warmup folder --scheduler tcp://host:8786     # on Dask workers (cluster.py)
 
 nbgrader is the engine: ``generate_assignment`` fills the gradebook with the assignment's cells and
 checksums, grades go into its Gradebook, so ``nbgrader formgrader`` and ``export`` work afterwards.
@@ -49,6 +50,10 @@ BACKEND_TEXT = {"bwrap": "bubblewrap (no network, private /tmp, read-only system
 
 class CanaryFailed(RuntimeError):
     """The instructor's solution did not earn every point: the grader itself is broken here."""
+
+
+class ClusterUnavailable(RuntimeError):
+    """``--scheduler``: the scheduler cannot be reached, no worker joined, or a worker cannot grade."""
 
 
 class Worker:
@@ -138,44 +143,43 @@ def grade(assignment: str, submissions: Path, out: Path = REPO / "autograde", db
           workers: int | None = None, sandbox: str = "auto", limits: dict | None = None,
           solutions: Path = REPO / "solutions", quiet: bool = False, data: Path | None = None,
           synthetic_heldout: bool = False, run_canary: bool = True, students: list[str] | None = None,
-          roster: Path | None = None, deadline: str | None = None, late_policy: str = "none") -> list[Result]:
+          roster: Path | None = None, deadline: str | None = None, late_policy: str = "none",
+          scheduler: str | None = None) -> list[Result]:
     """Grade every submission in ``submissions`` (or only those of ``students``: the CSV keeps the
-    other rows); return one :class:`Result` per student graded."""
+    other rows); return one :class:`Result` per student graded. ``scheduler``: grade on the workers
+    of that Dask scheduler (``cluster.py``) instead of here."""
     t0 = time.monotonic()
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    db_url = db_url or "sqlite:///" + str((out / "gradebook.db").resolve())
-    say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
-    backend = choose_backend(sandbox)
-    lim = dict(LIMITS, **(limits or {}))
-    a = prepare(assignment, db_url, solutions)
-    tenv = trusted_environment(a, data, synthetic_heldout)
-    people = Roster.read(Path(roster)) if roster else None
-    policy = LatePolicy.parse(late_policy)
-    due = parse_time(deadline) if deadline else None
-    subs = collect(Path(submissions), a.name, a.notebook, people)
-    if students:
-        missing = sorted(set(students) - {s.student for s in subs})
-        for s in subs:
-            if s.student not in students:
-                s.discard()
-        subs = [s for s in subs if s.student in students]
-        if missing:
-            say(f"no submission found for: {', '.join(missing)}")
-    n_workers = max(1, min(workers or os.cpu_count() or 1, max(1, len(subs))))
-    log = out / "grade-sandbox.log"
-    say(f"Grading {assignment}: {len(subs)} submission(s), {n_workers} worker(s), sandbox: {BACKEND_TEXT[backend]}")
-    pool = [Worker(backend, lim, a, log, tenv) for _ in range(n_workers)]
+    if scheduler:
+        from autograde import cluster
+    client = cluster.connect(scheduler) if scheduler else None      # first: if unreachable, nothing is written
+    subs: list[Submission] = []
     try:
-        if run_canary:
-            canary(pool[0], a)
-        late = Late(due, policy, people)
-        results = _run(pool, subs, a, out, db_url, submissions, say, late)
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        db_url = db_url or "sqlite:///" + str((out / "gradebook.db").resolve())
+        say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
+        backend = choose_backend(sandbox) if client is None else None  # on a cluster each worker chooses
+        lim = dict(LIMITS, **(limits or {}))
+        a = prepare(assignment, db_url, solutions)
+        tenv = trusted_environment(a, data, synthetic_heldout) if client is None else None
+        people = Roster.read(Path(roster)) if roster else None
+        late = Late(parse_time(deadline) if deadline else None, LatePolicy.parse(late_policy), people)
+        subs = _only(collect(Path(submissions), a.name, a.notebook, people), students, say)
+        record = lambda s, res: _record(s, res, a, out, db_url, submissions, say, late)  # noqa: E731
+        if client is not None:
+            spec = cluster.Spec(a, sandbox, lim, str(data) if data else None, synthetic_heldout, run_canary)
+            results, n_workers = cluster.grade_on(client, spec, subs, record, say)
+        else:
+            n_workers = max(1, min(workers or os.cpu_count() or 1, max(1, len(subs))))
+            say(f"Grading {assignment}: {len(subs)} submission(s), {n_workers} worker(s), "
+                f"sandbox: {BACKEND_TEXT[backend]}")
+            results = _grade_here(subs, a, [Worker(backend, lim, a, out / "grade-sandbox.log", tenv)
+                                            for _ in range(n_workers)], run_canary, record)
     finally:
-        for w in pool:
-            w.stop()
         for s in subs:
             s.discard()
+        if client is not None:
+            client.close()
     csv_path = out / f"grades_{assignment}.csv"
     report.write_csv(csv_path, a, results, keep_others=bool(students))
     _summary(results, a, time.monotonic() - t0, n_workers, say)
@@ -188,6 +192,19 @@ def grade(assignment: str, submissions: Path, out: Path = REPO / "autograde", db
     say(f"Grades: {csv_path}\nFeedback: {out / 'feedback'}/STUDENT/{assignment}/ (zips for the LMS: "
         f"{out / 'feedback_zips' / assignment}/)\nGradebook: {db_url}" + (f"\nClass report: {png}" if png else ""))
     return results
+
+
+def _only(subs: list[Submission], students: list[str] | None, say) -> list[Submission]:
+    """The submissions of ``students`` (all without), saying whose are missing."""
+    if not students:
+        return subs
+    missing = sorted(set(students) - {s.student for s in subs})
+    for s in subs:
+        if s.student not in students:
+            s.discard()
+    if missing:
+        say(f"no submission found for: {', '.join(missing)}")
+    return [s for s in subs if s.student in students]
 
 
 class Late:
@@ -209,8 +226,18 @@ class Late:
             res.notes.append(f"{res.late_seconds / 3600:.1f} h late ({self.policy.describe()}): -{res.penalty:g}")
 
 
-def _run(pool: list[Worker], subs: list[Submission], a: Assignment, out: Path, db_url: str, submissions: Path,
-         say, late: Late) -> list[Result]:
+def _grade_here(subs: list[Submission], a: Assignment, pool: list[Worker], run_canary: bool, record) -> list[Result]:
+    """Grade on this machine: the canary, then the batch on the pool's threads."""
+    try:
+        if run_canary:
+            canary(pool[0], a)
+        return _run(pool, subs, record)
+    finally:
+        for w in pool:
+            w.stop()
+
+
+def _run(pool: list[Worker], subs: list[Submission], record) -> list[Result]:
     todo: queue.Queue = queue.Queue()
     done: queue.Queue = queue.Queue()
     for s in subs:
@@ -228,23 +255,29 @@ def _run(pool: list[Worker], subs: list[Submission], a: Assignment, out: Path, d
     for th in threads:
         th.start()
     results: list[Result] = []
-    for d in ("submitted", "autograded", "feedback"):
-        (out / d).mkdir(exist_ok=True)
     while len(results) < len(subs):
         s, res = done.get()
-        try:                                       # the only writer of the gradebook and the output folders
-            late.apply(s, res)
-            _write_student(s, res, a, out, db_url, submissions, late.due)
-        except Exception as exc:                   # noqa: BLE001 -- a student's outputs fail alone
-            res.problem = res.problem or f"could not write this student's results ({type(exc).__name__}: {exc})"
+        record(s, res)
         results.append(res)
-        s.discard()
-        say(f"  {res.student:<20} {res.total:g}/{a.auto_points:g}"
-            f"{'  FAILED: ' + res.problem if res.problem else ''}"
-            f"{'  (' + '; '.join(res.notes) + ')' if res.notes else ''}  [{res.seconds:.1f} s]")
     for th in threads:
         th.join()
     return results
+
+
+def _record(s: Submission, res: Result, a: Assignment, out: Path, db_url: str, submissions: Path, say,
+            late: Late) -> None:
+    """Write one student's results: the only writer of the gradebook and the output folders."""
+    try:
+        for d in ("submitted", "autograded", "feedback"):
+            (out / d).mkdir(exist_ok=True)
+        late.apply(s, res)
+        _write_student(s, res, a, out, db_url, submissions, late.due)
+    except Exception as exc:                       # noqa: BLE001 -- a student's outputs fail alone
+        res.problem = res.problem or f"could not write this student's results ({type(exc).__name__}: {exc})"
+    s.discard()
+    say(f"  {res.student:<20} {res.total:g}/{a.auto_points:g}"
+        f"{'  FAILED: ' + res.problem if res.problem else ''}"
+        f"{'  (' + '; '.join(res.notes) + ')' if res.notes else ''}  [{res.seconds:.1f} s]")
 
 
 def _write_student(s: Submission, res: Result, a: Assignment, out: Path, db_url: str, submissions: Path,
@@ -290,6 +323,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--deadline", help="due date and time, ISO (2026-12-01T23:59; local time unless a zone is given)")
     p.add_argument("--late-policy", default="none", help="none, zero, P%%/hour or P%%/day (default none)")
     p.add_argument("--data", type=Path, help="folder with the real CIFAR-10 test set (HW3)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="grade on the workers of this Dask scheduler, e.g. tcp://HOST:8786 (README)")
     p.add_argument("--synthetic-heldout", action="store_true",
                    help="grade HW3 on the synthetic stand-in (test runs only: scores mean nothing)")
     for name, default in LIMITS.items():
@@ -303,8 +338,8 @@ def main(argv: list[str] | None = None) -> int:
         grade(args.assignment, args.submissions, args.out, args.db, args.workers,
               "unsafe" if args.unsafe_no_sandbox else args.sandbox, lim, data=args.data,
               synthetic_heldout=args.synthetic_heldout, students=args.students, roster=args.roster,
-              deadline=args.deadline, late_policy=args.late_policy)
-    except (SandboxUnavailable, CanaryFailed) as e:
+              deadline=args.deadline, late_policy=args.late_policy, scheduler=args.scheduler)
+    except (SandboxUnavailable, CanaryFailed, ClusterUnavailable) as e:
         print(f"make grade: {e}", file=sys.stderr)
         return 3
     return 0

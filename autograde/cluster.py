@@ -1,0 +1,244 @@
+"""Grading on a Dask cluster: ``make grade ... GRADE_ARGS="--scheduler tcp://HOST:8786"``.
+
+The process that runs ``make grade`` (the coordinator) does what it does without a cluster:
+collects the submissions, runs nbgrader's ``generate_assignment`` and alone writes the gradebook,
+the CSV, feedback and autograded notebooks (``grade._record``), one student at a time. The Dask
+workers (``dask worker``, started from a checkout of the course in its environment) only grade:
+each keeps warm graders (``grade.Worker``: the sandboxed student zygote and the trusted zygote)
+between tasks, in this module's cache, one per thread, keyed by the assignment, sandbox and limits.
+
+What crosses, between trusted processes only (student code runs in the workers' sandboxes): to a
+worker a :class:`Spec` (the trusted ``Assignment``, the sandbox, the limits) and one student's
+notebook and other files as bytes; back, that student's ``Result``. No shared file system is needed.
+
+Order: every worker grades the instructor's solution (the canary) before its first student; only
+then are students sent, two per worker thread at a time (the scheduler never holds the whole class).
+A lost worker's students are graded again elsewhere (Dask reschedules them); the coordinator writes
+each student once, whichever worker graded them. A failed canary, or a worker without a sandbox or
+the data, stops the batch: nothing more is written. Other code on a worker than here is reported.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import hashlib
+import pickle
+import tempfile
+import threading
+import uuid
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from autograde.collect import Submission
+from autograde.grade import CanaryFailed, ClusterUnavailable, Worker, canary, trusted_environment
+from autograde.job import REPO, Assignment
+from autograde.report import Result
+from autograde.sandbox import SandboxUnavailable, choose_backend
+
+PER_THREAD = 2  # students in flight per worker thread
+WORKER_WAIT = 60  # seconds to wait for a first worker to join
+LOG = Path(tempfile.gettempdir()) / "course-grade-sandbox.log"  # on each worker's machine
+FATAL = (CanaryFailed, ClusterUnavailable)  # stop the batch
+
+
+@functools.cache
+def code_digest() -> str:
+    """A digest of the grader's and ``course_utils``' code as this process loaded it."""
+    h = hashlib.sha256()
+    for p in sorted([*(REPO / "autograde").glob("*.py"), *(REPO / "course_utils").rglob("*.py")]):
+        h.update(str(p.relative_to(REPO)).encode() + b"\0" + p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+@dataclass
+class Spec:
+    """What a worker needs to grade any student of the batch."""
+
+    a: Assignment
+    sandbox: str = "auto"
+    limits: dict = field(default_factory=dict)
+    data: str | None = None  # HW3's test set: a folder on the workers' machines
+    synthetic_heldout: bool = False
+    canary: bool = True
+    code: str = field(default_factory=code_digest)
+    key: str = ""
+
+    def __post_init__(self) -> None:
+        parts = (self.a, self.sandbox, sorted(self.limits.items()), self.data, self.synthetic_heldout, self.code)
+        self.key = self.key or hashlib.sha256(pickle.dumps(parts)).hexdigest()[:16]
+
+
+# ---- the worker's side ---------------------------------------------------------------------------
+
+_lock = threading.Lock()
+_idle: dict[str, list[Worker]] = {}  # spec key -> warm graders not in use
+_checked: set[str] = set()  # spec keys whose canary passed in this process
+
+
+def _where() -> str:
+    from distributed import get_worker
+
+    return get_worker().address
+
+
+def _take(spec: Spec) -> Worker:
+    """A warm grader for ``spec``; the first of each spec in this process grades the solution (canary)."""
+    with _lock:
+        if _idle.get(spec.key):
+            return _idle[spec.key].pop()
+        for key in [k for k in _idle if k != spec.key]:  # a new batch: the last one's graders go
+            for old in _idle.pop(key):
+                old.stop()
+        _idle.setdefault(spec.key, [])
+    try:
+        env = trusted_environment(spec.a, Path(spec.data) if spec.data else None, spec.synthetic_heldout)
+        w = Worker(choose_backend(spec.sandbox), spec.limits, spec.a, LOG, env)
+    except (SandboxUnavailable, SystemExit) as e:
+        raise ClusterUnavailable(f"worker {_where()} cannot grade: {e}") from None
+    if spec.canary and spec.key not in _checked:
+        try:
+            canary(w, spec.a)
+        except CanaryFailed as e:
+            w.stop()
+            raise CanaryFailed(f"on worker {_where()}: {e}") from None
+        _checked.add(spec.key)
+    return w
+
+
+def _give_back(spec: Spec, w: Worker) -> None:
+    with _lock:
+        if spec.key in _idle:  # else a newer batch retired this one's graders
+            _idle[spec.key].append(w)
+            return
+    w.stop()
+
+
+@atexit.register
+def _stop_all() -> None:
+    for w in [w for pool in _idle.values() for w in pool]:
+        w.stop()
+
+
+def warm(spec: Spec) -> str:
+    """Task: make this worker ready to grade (sandbox, canary); say where and how."""
+    w = _take(spec)
+    _give_back(spec, w)
+    other = (
+        ""
+        if code_digest() == spec.code
+        else (" -- WARNING: it runs other grader code than this machine: check out the same commit everywhere")
+    )
+    return f"{_where()} (sandbox: {w.student.backend}){other}"
+
+
+def grade_one(spec: Spec, sub: dict) -> Result:
+    """Task: grade one student (:func:`_payload`) with a warm grader of this worker."""
+    w = _take(spec)
+    s = Submission(sub["student"], sub["origin"], nb=sub["nb"], problem=sub["problem"], notes=sub["notes"])
+    try:
+        if sub["files"]:
+            s.files = Path(tempfile.mkdtemp(prefix="course-files-"))
+            for rel, data in sub["files"].items():
+                (s.files / rel).parent.mkdir(parents=True, exist_ok=True)
+                (s.files / rel).write_bytes(data)
+        return w.grade(s)
+    finally:
+        s.discard()
+        _give_back(spec, w)
+
+
+# ---- the coordinator's side ----------------------------------------------------------------------
+
+
+def connect(address: str):
+    """A client of the scheduler at ``address`` with at least one worker, or :class:`ClusterUnavailable`."""
+    try:
+        import dask
+        from distributed import Client
+    except ImportError:
+        raise ClusterUnavailable("--scheduler needs Dask: pip install 'dask[distributed]' (requirements.txt)") from None
+    try:
+        client = Client(address, timeout=dask.config.get("distributed.comm.timeouts.connect"), set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as e:
+        raise ClusterUnavailable(
+            f"cannot reach the Dask scheduler at {address} ({e}); nothing was graded or "
+            "written. Is `dask scheduler` running there, and its port open to this machine?"
+        ) from None
+    try:
+        client.wait_for_workers(1, timeout=WORKER_WAIT)
+    except TimeoutError:
+        client.close()
+        raise ClusterUnavailable(
+            f"no Dask worker joined the scheduler at {address} within {WORKER_WAIT} s: "
+            "start them (README, 'Grading on a Dask cluster')"
+        ) from None
+    return client
+
+
+def grade_on(client, spec: Spec, subs: list[Submission], record, say) -> tuple[list[Result], int]:
+    """Grade ``subs`` on the cluster; ``record(sub, result)`` writes each student, once, in this process.
+    Returns (results, workers at the start)."""
+    addrs = list(client.scheduler_info()["workers"])
+    say(
+        f"Grading {spec.a.name}: {len(subs)} submission(s) on the Dask cluster at {client.scheduler.address}, "
+        f"{len(addrs)} worker(s), {sum(client.nthreads().values())} thread(s)"
+    )
+    canaries = [
+        client.submit(warm, spec, workers=[w], allow_other_workers=True, pure=False, key=f"warm-{uuid.uuid4().hex}")
+        for w in addrs
+    ]
+    for f in canaries:
+        say(f"  ready: {_outcome(f, client, canaries)}")
+    return _fan_out(client, spec, subs, record), len(addrs)
+
+
+def _fan_out(client, spec: Spec, subs: list[Submission], record) -> list[Result]:
+    from distributed import as_completed
+
+    todo, pending, done = list(reversed(subs)), {}, {}
+    flow = as_completed(loop=client.loop)
+
+    def submit_more() -> None:
+        room = PER_THREAD * max(1, sum(client.nthreads().values()))
+        while todo and len(pending) < room:
+            s = todo.pop()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "large object": a checkpoint, sent once
+                f = client.submit(grade_one, spec, _payload(s), pure=False, key=f"grade-{s.student}-{uuid.uuid4().hex}")
+            pending[f.key] = (f, s)
+            flow.add(f)
+
+    submit_more()
+    for f in flow:
+        s = pending.pop(f.key)[1]
+        try:
+            res = _outcome(f, client, [g for g, _ in pending.values()])
+        except FATAL:
+            raise
+        except Exception as e:  # noqa: BLE001 -- its workers lost again and again: this student alone
+            res = Result(s.student, s.origin, notes=list(s.notes), problem=f"grader error on the cluster: {e!r}")
+            res.scores = {g: 0.0 for g in spec.a.tests}
+        f.release()
+        if s.student not in done:  # each student written once
+            done[s.student] = res
+            record(s, res)
+        submit_more()
+    return list(done.values())
+
+
+def _outcome(f, client, others: list):
+    """The future's result; a failed canary or a worker that cannot grade cancels ``others`` and stops all."""
+    try:
+        return f.result()
+    except FATAL:
+        client.cancel(others)
+        raise
+
+
+def _payload(s: Submission) -> dict:
+    """What a worker gets of one submission: its notebook and other files as bytes."""
+    files = [p for p in sorted(s.files.rglob("*")) if p.is_file()] if s.files is not None else []
+    sub = {k: getattr(s, k) for k in ("student", "origin", "nb", "problem")}
+    return dict(sub, notes=list(s.notes), files={str(p.relative_to(s.files)): p.read_bytes() for p in files})

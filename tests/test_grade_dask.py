@@ -1,0 +1,183 @@
+"""`make grade --scheduler ...`: grading fanned out to Dask workers, with real processes.
+
+The test starts a real ``dask scheduler`` and two ``dask worker`` processes (one thread each, no
+nanny) on this machine, grades 40 generated HW1 submissions through them into a private
+PostgreSQL server (``test_grade_postgres.py``'s), kills one worker (SIGKILL to its process group)
+while it grades, after 10 students were written, and checks that the gradebook, read with
+nbgrader's ``Gradebook``, equals a local run's into SQLite, student by student and test by test,
+with every student written exactly once. A fast test: an unreachable scheduler fails with a clear
+message and writes nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("distributed", reason="dask[distributed] (requirements.txt) runs the cluster")
+
+from autograde import grade as G  # noqa: E402
+from autograde import report  # noqa: E402
+from autograde.localcluster import LocalProcesses  # noqa: E402
+from autograde.mock_submissions import batch, filled, load  # noqa: E402
+from test_grade_postgres import pg_url  # noqa: E402,F401 -- the private PostgreSQL server
+
+A = "04_hw1_layer_sizes"
+N = 40
+KILL_AFTER = 10
+LIMITS = {"cell": 60, "notebook": 300}
+
+
+def _submissions(folder: Path) -> None:
+    """N submissions: a third solved, a third half solved, a third untouched, and some broken ones."""
+    batch(A, folder, N - 4)
+    source, release = load(A)
+    wrong = {
+        "wrongsize": filled(
+            source,
+            release,
+            replace={"conv_size_impl": "def conv2d_output_size(i, k, s=1, p=0, d=1):\n    return i - k\n"},
+        ),
+        "raises": filled(source, release, replace={"pool_size_impl": "raise ValueError('not done')\n"}),
+        "liar": filled(
+            source,
+            release,
+            fill=set(),
+            replace={
+                "conv_size_impl": (
+                    "class Any(int):\n    def __eq__(self, other):\n        return True\n    __hash__ = int.__hash__\n"
+                    "def conv2d_output_size(i, k, s=1, p=0, d=1):\n    return Any(0)\n"
+                )
+            },
+        ),
+    }
+    for name, nb in wrong.items():
+        (folder / f"{name}.ipynb").write_text(json.dumps(nb))
+    (folder / "badjson.ipynb").write_text('{"cells": [')
+
+
+def _gradebook(url: str) -> dict[str, tuple[float, dict[str, float]]]:
+    """{student: (score, {grade cell: score})} as nbgrader's Gradebook reads them."""
+    import warnings
+
+    from nbgrader.api import Gradebook
+
+    with warnings.catch_warnings(), Gradebook(url) as gb:
+        warnings.simplefilter("ignore")
+        return {
+            s.student.id: (s.score, {g.name: g.score for nb in s.notebooks for g in nb.grades})
+            for s in gb.assignment_submissions(A)
+        }
+
+
+def _rows_per_student(url: str) -> dict[str, int]:
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(url)
+    with engine.connect() as c:
+        rows = c.execute(sqlalchemy.text("SELECT student_id, count(*) FROM submitted_assignment GROUP BY student_id"))
+        out = {student: n for student, n in rows}
+    engine.dispose()
+    return out
+
+
+def _csv(path: Path) -> dict[str, dict[str, str]]:
+    with open(path, newline="") as f:
+        return {r["student"]: r for r in csv.DictReader(f)}
+
+
+def _children(pid: int) -> set[int]:
+    """Process ids whose parent is ``pid``."""
+    out = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.add(int(stat.parent.name))
+    return out
+
+
+def _alive(pids: set[int]) -> set[int]:
+    return {p for p in pids if Path(f"/proc/{p}").exists()}
+
+
+def test_grading_on_dask_loses_no_student(pg_url, tmp_path, monkeypatch):  # noqa: F811
+    subs = tmp_path / "submissions"
+    _submissions(subs)
+    local = G.grade(A, subs, out=tmp_path / "local", workers=2, quiet=True, limits=LIMITS)
+    assert len(local) == N
+
+    from distributed import Client
+
+    written: dict[str, int] = {}
+    killed: dict = {}
+    write = report.write_gradebook
+
+    with LocalProcesses(2, tmp_path / "cluster") as procs, Client(procs.address, set_as_default=False) as watch:
+
+        def counting_write(db_url, a, res, deadline=None):
+            write(db_url, a, res, deadline)
+            written[res.student] = written.get(res.student, 0) + 1
+            if sum(written.values()) == KILL_AFTER:  # lose a worker while it grades a student
+                busy = {}
+                for _ in range(50):
+                    busy = {w: keys for w, keys in watch.processing().items() if keys}
+                    if busy:
+                        break
+                    time.sleep(0.1)
+                addr = sorted(busy)[0]
+                i = int(watch.scheduler_info()["workers"][addr]["name"][1:])
+                killed.update(addr=addr, tasks=list(busy[addr]), children=_children(procs.workers[i].pid))
+                procs.kill_worker(i)
+
+        monkeypatch.setattr(report, "write_gradebook", counting_write)
+        t = time.monotonic()
+        results = G.grade(
+            A, subs, out=tmp_path / "cluster-out", db_url=pg_url, quiet=True, limits=LIMITS, scheduler=procs.address
+        )
+        took = time.monotonic() - t
+        assert killed, "no worker was killed"
+        assert killed["addr"] not in watch.scheduler_info()["workers"], "the killed worker is still there"
+
+    assert killed["tasks"], "the killed worker was grading no one"
+    assert not _alive(killed["children"]), "the killed worker's zygotes outlived it"
+    expected = _gradebook("sqlite:///" + str(tmp_path / "local" / "gradebook.db"))
+    got = _gradebook(pg_url)
+    assert len(expected) == N and sorted(got) == sorted(expected)
+    for student in expected:
+        assert got[student] == expected[student], student
+    assert written == {s: 1 for s in expected}, "a student was written more or less than once"
+    assert _rows_per_student(pg_url) == {s: 1 for s in expected}
+    assert sorted(r.student for r in results) == sorted(expected)
+    assert _csv(tmp_path / "cluster-out" / f"grades_{A}.csv") == _csv(tmp_path / "local" / f"grades_{A}.csv")
+    feedback = {p.parent.parent.name for p in (tmp_path / "cluster-out" / "feedback").glob(f"*/{A}/*.html")}
+    assert feedback == set(expected)
+    print(f"{N} students on 2 then 1 Dask workers: {took:.0f} s")
+
+
+def test_unreachable_scheduler_writes_nothing(tmp_path, capsys):
+    import dask
+
+    subs = tmp_path / "submissions"
+    subs.mkdir()
+    source, release = load(A)
+    (subs / "ada.ipynb").write_text(json.dumps(filled(source, release)))
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "out"
+    with dask.config.set({"distributed.comm.timeouts.connect": "3s"}):
+        rc = G.main([A, str(subs), "--out", str(out), "--scheduler", f"tcp://127.0.0.1:{port}"])
+    err = capsys.readouterr().err
+    assert rc == 3
+    assert f"cannot reach the Dask scheduler at tcp://127.0.0.1:{port}" in err and "nothing was" in err, err
+    assert not out.exists(), list(out.rglob("*"))
+    assert os.listdir(subs) == ["ada.ipynb"]
