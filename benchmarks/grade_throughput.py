@@ -8,8 +8,14 @@ graders gave every student the same score (and the expected one), and the cost o
 second process: wall time in test cells spent in the trusted runner (its own work and the messages)
 against the time spent waiting for the student's process.
 
+With ``--dask-workers 1,2`` the same batch is also graded on a Dask cluster on this machine (a
+scheduler and N single-threaded worker processes started for each N, ``make grade --scheduler``):
+end to end, the grading time per student on a worker, and the coordinator's writing time per student
+(the one part that does not spread over workers).
+
     python benchmarks/grade_throughput.py                         # 60 submissions of HW1 (or HW0)
     python benchmarks/grade_throughput.py 01_hw0_warmup -n 30 --workers 2
+    python benchmarks/grade_throughput.py -n 40 --skip-plain --dask-workers 1,2
 
 Results are also written to benchmarks/results/grade_throughput.json.
 """
@@ -28,9 +34,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+
 from autograde import grade as G  # noqa: E402
-from autograde.sandbox import choose_backend  # noqa: E402
+from autograde.localcluster import LocalProcesses  # noqa: E402
 from autograde.mock_submissions import batch  # noqa: E402
+from autograde.sandbox import choose_backend  # noqa: E402
 
 
 def default_assignment() -> str:
@@ -65,13 +73,42 @@ def plain_nbgrader(assignment: str, subs: Path, root: Path) -> tuple[float, dict
     return took, scores
 
 
+def on_dask(assignment: str, subs: Path, tmp: Path, n_workers: int) -> dict:
+    """Grade the batch on a scheduler and ``n_workers`` worker processes started here; its figures."""
+    writing: list[float] = []
+    write = G._write_student
+
+    def timed_write(*args, **kw):
+        t = time.perf_counter()
+        write(*args, **kw)
+        writing.append(time.perf_counter() - t)
+
+    G._write_student = timed_write
+    try:
+        with LocalProcesses(n_workers, tmp / f"dask{n_workers}") as procs:
+            t = time.perf_counter()
+            results = G.grade(assignment, subs, out=tmp / f"out-dask{n_workers}", scheduler=procs.address, quiet=True)
+            took = time.perf_counter() - t
+    finally:
+        G._write_student = write
+    n = len(results)
+    fig = {"seconds": took, "per_min": n / took * 60, "grade_s_per_student": sum(r.seconds for r in results) / n,
+           "write_s_per_student": sum(writing) / max(1, len(writing)), "scores": {r.student: r.total for r in results}}
+    print(f"Dask, {n_workers} worker process(es): {took:.1f} s, {fig['per_min']:.1f} submissions/min end to end; "
+          f"{fig['grade_s_per_student']:.2f} s grading per student on a worker, "
+          f"{fig['write_s_per_student'] * 1000:.0f} ms writing per student in the coordinator", flush=True)
+    return fig
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("assignment", nargs="?", default=default_assignment())
     p.add_argument("-n", type=int, default=60, help="submissions (default 60)")
     p.add_argument("--workers", type=int, default=None, help="workers of make grade (default: cores)")
     p.add_argument("--skip-plain", action="store_true", help="only time make grade")
+    p.add_argument("--dask-workers", default="", help="also grade on a local Dask cluster of each size, e.g. 1,2")
     args = p.parse_args(argv)
+    dask_sizes = [int(x) for x in args.dask_workers.split(",") if x.strip()]
     cmd = "python benchmarks/grade_throughput.py " + " ".join(argv if argv is not None else sys.argv[1:])
     load0 = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="grade-bench-") as tmp:
@@ -98,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
               f"the student's process and {tests - asks:.1f} s in the trusted runner and its messages "
               f"({(tests - asks) / max(ours_s * (args.workers or os.cpu_count()), 1e-9):.0%} of the workers' time)",
               flush=True)
+        dask = {k: on_dask(args.assignment, subs, tmp, k) for k in dask_sizes}
     load1 = os.getloadavg()
     # solved and untouched submissions have known totals; half-solved ones depend on how the notebook's
     # cells build on each other, so for those plain nbgrader's score is the reference
@@ -105,12 +143,16 @@ def main(argv: list[str] | None = None) -> int:
     wrong_ours = {s: (ours.get(s), e) for s, e in expected.items() if e in (full, zero) and ours.get(s) != e}
     disagree = {s: (plain_scores.get(s), ours.get(s)) for s in expected
                 if plain_scores and plain_scores.get(s) != ours.get(s)}
+    disagree.update({f"{s} (dask {k})": (ours.get(s), fig["scores"].get(s)) for k, fig in dask.items()
+                     for s in expected if fig["scores"].get(s) != ours.get(s)})
     ratio = plain_s / ours_s if plain_s else None
     if ratio:
         print(f"speed-up over plain nbgrader: {ratio:.2f}x")
     print(f"load average after: {load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f}")
+    others = ["plain nbgrader"] * bool(plain_scores) + [f"Dask with {k} worker(s)" for k in dask]
     print(f"solved/untouched scores as expected: {'yes' if not wrong_ours else wrong_ours}; "
-          f"plain nbgrader agrees: {'yes' if plain_scores and not disagree else disagree or 'not run'}")
+          f"{', '.join(others) or 'plain nbgrader'} agree(s) with make grade: "
+          f"{'yes' if others and not disagree else disagree or 'not run'}")
     print(f"command: {cmd}")
     out = REPO / "benchmarks" / "results"
     out.mkdir(parents=True, exist_ok=True)
@@ -118,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         "assignment": args.assignment, "n": args.n, "cores": os.cpu_count(), "workers": args.workers or os.cpu_count(),
         "plain_seconds": plain_s, "grade_seconds": ours_s, "speedup": ratio, "sandbox": sandbox,
         "test_seconds": tests, "ask_seconds": asks,
+        "dask": {k: {x: v for x, v in fig.items() if x != "scores"} for k, fig in dask.items()},
         "load_before": load0, "load_after": load1, "wrong": wrong_ours, "disagree": disagree, "command": cmd}, indent=1))
     return 0 if not wrong_ours and not disagree else 1
 
