@@ -20,6 +20,7 @@ handed in), ``autograded/...`` (the whole notebook as graded, with outputs, for 
 ``grades_ASSIGNMENT.csv``, ``report_ASSIGNMENT.png``/``.md`` (how the class did), the gradebook
 (``gradebook.db`` or ``--db URL``) and ``grade-sandbox.log``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,22 +31,23 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import timedelta
 from pathlib import Path
 
 from autograde import host, report
 from autograde.classreport import class_report, feedback_zips
 from autograde.collect import Submission, collect
 from autograde.job import REPO, Assignment, build_job, nbgrader_env, prepare  # noqa: F401 (nbgrader_env: tests)
-from autograde.late import LatePolicy, parse_time, submitted_at
+from autograde.late import Late, LatePolicy, parse_time
 from autograde.report import Result
 from autograde.roster import Roster
 from autograde.rules import LIMITS
 from autograde.sandbox import SandboxUnavailable, StudentZygote, TrustedZygote, choose_backend
 
-BACKEND_TEXT = {"bwrap": "bubblewrap (no network, private /tmp, read-only system)",
-                "podman": "Podman container (no network, read-only)",
-                "unsafe": "NONE: --unsafe-no-sandbox (trusted input only)"}
+BACKEND_TEXT = {
+    "bwrap": "bubblewrap (no network, private /tmp, read-only system)",
+    "podman": "Podman container (no network, read-only)",
+    "unsafe": "NONE: --unsafe-no-sandbox (trusted input only)",
+}
 
 
 class CanaryFailed(RuntimeError):
@@ -73,14 +75,15 @@ class Worker:
                 res.notes += res.job.notes
                 if not self.trusted.alive():
                     self.trusted.start()
-                if sub.files is None:                  # the folder of its files is the test runner's work folder
+                if sub.files is None:  # the folder of its files is the test runner's work folder
                     sub.files = Path(tempfile.mkdtemp(prefix="course-files-"))
-                res.outcome = host.run_job(res.job, self.student, self.trusted, self.lim, self.a.prelude,
-                                           sub.files, self.log)
+                res.outcome = host.run_job(
+                    res.job, self.student, self.trusted, self.lim, self.a.prelude, sub.files, self.log
+                )
                 if res.outcome.trusted_error:
                     res.problem = f"grader error: {res.outcome.trusted_error}"
                 report.score(res, self.a)
-        except Exception as exc:                                    # noqa: BLE001 -- this student fails alone
+        except Exception as exc:  # noqa: BLE001 -- this student fails alone
             res.problem = f"grader error: {type(exc).__name__}: {exc}"
             self.student.stop()
             self.trusted.stop()
@@ -98,22 +101,35 @@ def canary(worker: Worker, a: Assignment) -> None:
     """Grade the instructor's solution; raise :class:`CanaryFailed` unless it earns every point that
     does not need a file students hand in (HW3's checkpoint)."""
     from autograde.mock_submissions import filled
+
     sub = Submission("instructor-solution", "solutions/", nb=filled(a.source_nb, a.release_nb))
     try:
         res = worker.grade(sub)
     finally:
         sub.discard()
-    no_file = ("no checkpoint at", "must be a file handed in")       # the solution hands in no checkpoint
-    bad = [f"{g}: {res.messages.get(g, 'failed')}" for g in a.tests if res.scores.get(g, 0) < a.cells[g].points
-           and not any(m in res.messages.get(g, "") for m in no_file)]
-    errors = [o for outs in (res.outcome.outputs.values() if res.outcome else []) for o in outs
-              if o.get("output_type") == "error"]
+    no_file = ("no checkpoint at", "must be a file handed in")  # the solution hands in no checkpoint
+    bad = [
+        f"{g}: {res.messages.get(g, 'failed')}"
+        for g in a.tests
+        if res.scores.get(g, 0) < a.cells[g].points and not any(m in res.messages.get(g, "") for m in no_file)
+    ]
+    errors = [
+        o
+        for outs in (res.outcome.outputs.values() if res.outcome else [])
+        for o in outs
+        if o.get("output_type") == "error"
+    ]
     if res.problem or bad or errors:
-        why = res.problem or (f"a cell of the solution raised {errors[0].get('ename')}: "
-                              f"{errors[0].get('evalue', '')[:300]}" if errors else bad[0])
-        raise CanaryFailed(f"the instructor's solution of {a.name} does not earn every point in this grader "
-                           f"({why}); no grade was written. The sandbox cannot see something the notebook needs "
-                           f"(a package, the course's environment outside the mounts?): see {worker.log}")
+        why = res.problem or (
+            f"a cell of the solution raised {errors[0].get('ename')}: {errors[0].get('evalue', '')[:300]}"
+            if errors
+            else bad[0]
+        )
+        raise CanaryFailed(
+            f"the instructor's solution of {a.name} does not earn every point in this grader "
+            f"({why}); no grade was written. The sandbox cannot see something the notebook needs "
+            f"(a package, the course's environment outside the mounts?): see {worker.log}"
+        )
 
 
 def trusted_environment(a: Assignment, data: Path | None, synthetic_heldout: bool) -> dict:
@@ -130,28 +146,44 @@ def trusted_environment(a: Assignment, data: Path | None, synthetic_heldout: boo
     env.pop("COURSE_QUICK", None)
     env.pop("NBGRADER_EXECUTION", None)
     from course_utils.data import DataNotFoundError, load_dataset
+
     try:
         load_dataset("cifar10", "test", root=data, download=False, synthetic=False)
     except DataNotFoundError as e:
-        raise SystemExit(f"{a.name} is graded on the real CIFAR-10 test set, which is not here.\n{e}\n"
-                         "Give its folder with --data PATH (make grade ... GRADE_ARGS='--data PATH'), or, for a "
-                         "test run only, grade on the synthetic stand-in with --synthetic-heldout.") from None
+        raise SystemExit(
+            f"{a.name} is graded on the real CIFAR-10 test set, which is not here.\n{e}\n"
+            "Give its folder with --data PATH (make grade ... GRADE_ARGS='--data PATH'), or, for a "
+            "test run only, grade on the synthetic stand-in with --synthetic-heldout."
+        ) from None
     return env
 
 
-def grade(assignment: str, submissions: Path, out: Path = REPO / "autograde", db_url: str | None = None,
-          workers: int | None = None, sandbox: str = "auto", limits: dict | None = None,
-          solutions: Path = REPO / "solutions", quiet: bool = False, data: Path | None = None,
-          synthetic_heldout: bool = False, run_canary: bool = True, students: list[str] | None = None,
-          roster: Path | None = None, deadline: str | None = None, late_policy: str = "none",
-          scheduler: str | None = None) -> list[Result]:
+def grade(
+    assignment: str,
+    submissions: Path,
+    out: Path = REPO / "autograde",
+    db_url: str | None = None,
+    workers: int | None = None,
+    sandbox: str = "auto",
+    limits: dict | None = None,
+    solutions: Path = REPO / "solutions",
+    quiet: bool = False,
+    data: Path | None = None,
+    synthetic_heldout: bool = False,
+    run_canary: bool = True,
+    students: list[str] | None = None,
+    roster: Path | None = None,
+    deadline: str | None = None,
+    late_policy: str = "none",
+    scheduler: str | None = None,
+) -> list[Result]:
     """Grade every submission in ``submissions`` (or only those of ``students``: the CSV keeps the
     other rows); return one :class:`Result` per student graded. ``scheduler``: grade on the workers
     of that Dask scheduler (``cluster.py``) instead of here."""
     t0 = time.monotonic()
     if scheduler:
         from autograde import cluster
-    client = cluster.connect(scheduler) if scheduler else None      # first: if unreachable, nothing is written
+    client = cluster.connect(scheduler) if scheduler else None  # first: if unreachable, nothing is written
     subs: list[Submission] = []
     try:
         out = Path(out)
@@ -171,10 +203,10 @@ def grade(assignment: str, submissions: Path, out: Path = REPO / "autograde", db
             results, n_workers = cluster.grade_on(client, spec, subs, record, say)
         else:
             n_workers = max(1, min(workers or os.cpu_count() or 1, max(1, len(subs))))
-            say(f"Grading {assignment}: {len(subs)} submission(s), {n_workers} worker(s), "
-                f"sandbox: {BACKEND_TEXT[backend]}")
-            results = _grade_here(subs, a, [Worker(backend, lim, a, out / "grade-sandbox.log", tenv)
-                                            for _ in range(n_workers)], run_canary, record)
+            how = BACKEND_TEXT[backend]
+            say(f"Grading {assignment}: {len(subs)} submission(s), {n_workers} worker(s), sandbox: {how}")
+            pool = [Worker(backend, lim, a, out / "grade-sandbox.log", tenv) for _ in range(n_workers)]
+            results = _grade_here(pool, subs, a, run_canary, record)
     finally:
         for s in subs:
             s.discard()
@@ -186,11 +218,13 @@ def grade(assignment: str, submissions: Path, out: Path = REPO / "autograde", db
     try:
         feedback_zips(a, results, out)
         png, _ = class_report(a, results, out) if not students else (None, None)
-    except Exception as e:                                       # noqa: BLE001 -- the grades are written already
+    except Exception as e:  # noqa: BLE001 -- the grades are written already
         png = None
         say(f"(the class report could not be made: {type(e).__name__}: {e})")
-    say(f"Grades: {csv_path}\nFeedback: {out / 'feedback'}/STUDENT/{assignment}/ (zips for the LMS: "
-        f"{out / 'feedback_zips' / assignment}/)\nGradebook: {db_url}" + (f"\nClass report: {png}" if png else ""))
+    say(
+        f"Grades: {csv_path}\nFeedback: {out / 'feedback'}/STUDENT/{assignment}/ (zips for the LMS: "
+        f"{out / 'feedback_zips' / assignment}/)\nGradebook: {db_url}" + (f"\nClass report: {png}" if png else "")
+    )
     return results
 
 
@@ -207,26 +241,7 @@ def _only(subs: list[Submission], students: list[str] | None, say) -> list[Submi
     return [s for s in subs if s.student in students]
 
 
-class Late:
-    """The deadline, each student's extension and the policy: sets a result's lateness and penalty."""
-
-    def __init__(self, due, policy: LatePolicy, people: Roster | None):
-        self.due, self.policy, self.people = due, policy, people
-
-    def apply(self, s: Submission, res: Result) -> None:
-        if s.path is not None and s.path.exists():
-            res.submitted = submitted_at(s.path)
-        if self.due is None or res.submitted is None:
-            return
-        person = self.people.by_id.get(res.student) if self.people else None
-        extension = timedelta(hours=person.extension_hours) if person else timedelta()
-        res.late_seconds = (res.submitted - (self.due + extension)).total_seconds()
-        res.penalty = self.policy.penalty(res.total, res.late_seconds)
-        if res.late_seconds > 0:
-            res.notes.append(f"{res.late_seconds / 3600:.1f} h late ({self.policy.describe()}): -{res.penalty:g}")
-
-
-def _grade_here(subs: list[Submission], a: Assignment, pool: list[Worker], run_canary: bool, record) -> list[Result]:
+def _grade_here(pool: list[Worker], subs: list[Submission], a: Assignment, run_canary: bool, record) -> list[Result]:
     """Grade on this machine: the canary, then the batch on the pool's threads."""
     try:
         if run_canary:
@@ -264,29 +279,33 @@ def _run(pool: list[Worker], subs: list[Submission], record) -> list[Result]:
     return results
 
 
-def _record(s: Submission, res: Result, a: Assignment, out: Path, db_url: str, submissions: Path, say,
-            late: Late) -> None:
+def _record(
+    s: Submission, res: Result, a: Assignment, out: Path, db_url: str, submissions: Path, say, late: Late
+) -> None:
     """Write one student's results: the only writer of the gradebook and the output folders."""
     try:
         for d in ("submitted", "autograded", "feedback"):
             (out / d).mkdir(exist_ok=True)
         late.apply(s, res)
         _write_student(s, res, a, out, db_url, submissions, late.due)
-    except Exception as exc:                       # noqa: BLE001 -- a student's outputs fail alone
+    except Exception as exc:  # noqa: BLE001 -- a student's outputs fail alone
         res.problem = res.problem or f"could not write this student's results ({type(exc).__name__}: {exc})"
     s.discard()
-    say(f"  {res.student:<20} {res.total:g}/{a.auto_points:g}"
+    say(
+        f"  {res.student:<20} {res.total:g}/{a.auto_points:g}"
         f"{'  FAILED: ' + res.problem if res.problem else ''}"
-        f"{'  (' + '; '.join(res.notes) + ')' if res.notes else ''}  [{res.seconds:.1f} s]")
+        f"{'  (' + '; '.join(res.notes) + ')' if res.notes else ''}  [{res.seconds:.1f} s]"
+    )
 
 
-def _write_student(s: Submission, res: Result, a: Assignment, out: Path, db_url: str, submissions: Path,
-                   deadline=None) -> None:
+def _write_student(
+    s: Submission, res: Result, a: Assignment, out: Path, db_url: str, submissions: Path, deadline=None
+) -> None:
     report.write_gradebook(db_url, a, res, deadline)
     if s.nb is not None:
         for d, nb in (("submitted", s.nb), ("autograded", report.autograded_notebook(s.nb, a, res))):
             if d == "submitted" and (out / d).resolve() == Path(submissions).resolve():
-                continue                        # grading nbgrader's own submitted/ folder in place
+                continue  # grading nbgrader's own submitted/ folder in place
             p = out / d / res.student / a.name
             p.mkdir(parents=True, exist_ok=True)
             (p / a.notebook).write_text(json.dumps(nb, indent=1))
@@ -297,13 +316,16 @@ def _write_student(s: Submission, res: Result, a: Assignment, out: Path, db_url:
 
 def _summary(results: list[Result], a: Assignment, took: float, n_workers: int, say) -> None:
     failed = [r for r in results if r.problem]
-    say(f"\nSummary of {a.name}: {len(results) - len(failed)} graded, {len(failed)} failed, {took:.1f} s "
-        f"({len(results) / max(took, 1e-9) * 60:.1f} submissions/min, {n_workers} worker(s))")
+    say(
+        f"\nSummary of {a.name}: {len(results) - len(failed)} graded, {len(failed)} failed, {took:.1f} s "
+        f"({len(results) / max(took, 1e-9) * 60:.1f} submissions/min, {n_workers} worker(s))"
+    )
     for r in sorted(failed, key=lambda r: r.student):
         say(f"  FAILED  {r.student}: {r.problem} -> 0/{a.auto_points:g}")
     for r in sorted(results, key=lambda r: r.student):
         if not r.problem and (r.notes or r.total < a.auto_points):
-            say(f"  {r.total:g}/{a.auto_points:g}  {r.student}: {'; '.join(r.notes) if r.notes else 'some tests failed'}")
+            why = "; ".join(r.notes) if r.notes else "some tests failed"
+            say(f"  {r.total:g}/{a.auto_points:g}  {r.student}: {why}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -313,32 +335,56 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=REPO / "autograde", help="output folder (default autograde/)")
     p.add_argument("--db", help="gradebook URL (default sqlite:///OUT/gradebook.db)")
     p.add_argument("--workers", type=int, default=None, help="parallel workers (default: number of cores)")
-    p.add_argument("--sandbox", choices=["auto", "bwrap", "podman"], default="auto",
-                   help="auto: bubblewrap, else Podman with the grading image, else refuse")
-    p.add_argument("--unsafe-no-sandbox", action="store_true",
-                   help="run students' code without a sandbox (kernel limits only): trusted input only")
-    p.add_argument("--student", action="append", dest="students", metavar="ID",
-                   help="grade only this student (repeatable); the CSV keeps everyone else's rows")
+    p.add_argument(
+        "--sandbox",
+        choices=["auto", "bwrap", "podman"],
+        default="auto",
+        help="auto: bubblewrap, else Podman with the grading image, else refuse",
+    )
+    p.add_argument(
+        "--unsafe-no-sandbox",
+        action="store_true",
+        help="run students' code without a sandbox (kernel limits only): trusted input only",
+    )
+    p.add_argument(
+        "--student",
+        action="append",
+        dest="students",
+        metavar="ID",
+        help="grade only this student (repeatable); the CSV keeps everyone else's rows",
+    )
     p.add_argument("--roster", type=Path, help="CSV id,name,email,lms_id[,extension_hours]: who is who")
     p.add_argument("--deadline", help="due date and time, ISO (2026-12-01T23:59; local time unless a zone is given)")
     p.add_argument("--late-policy", default="none", help="none, zero, P%%/hour or P%%/day (default none)")
     p.add_argument("--data", type=Path, help="folder with the real CIFAR-10 test set (HW3)")
-    p.add_argument("--scheduler", metavar="ADDRESS",
-                   help="grade on the workers of this Dask scheduler, e.g. tcp://HOST:8786 (README)")
-    p.add_argument("--synthetic-heldout", action="store_true",
-                   help="grade HW3 on the synthetic stand-in (test runs only: scores mean nothing)")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="grade on this Dask scheduler's workers (tcp://HOST:8786)")
+    p.add_argument(
+        "--synthetic-heldout",
+        action="store_true",
+        help="grade HW3 on the synthetic stand-in (test runs only: scores mean nothing)",
+    )
     for name, default in LIMITS.items():
         p.add_argument(f"--{name.replace('_', '-')}", type=float, default=default, dest=f"lim_{name}")
     args = p.parse_args(argv)
     if not args.submissions.is_dir():
         p.error(f"{args.submissions} is not a folder")
-    lim = {k: (int(v) if float(v).is_integer() else v) for k, v in
-           ((name, getattr(args, f"lim_{name}")) for name in LIMITS)}
+    lim = {
+        k: (int(v) if float(v).is_integer() else v)
+        for k, v in ((name, getattr(args, f"lim_{name}")) for name in LIMITS)
+    }
+    sandbox = "unsafe" if args.unsafe_no_sandbox else args.sandbox
+    keys = ("data", "synthetic_heldout", "students", "roster", "deadline", "late_policy", "scheduler")
     try:
-        grade(args.assignment, args.submissions, args.out, args.db, args.workers,
-              "unsafe" if args.unsafe_no_sandbox else args.sandbox, lim, data=args.data,
-              synthetic_heldout=args.synthetic_heldout, students=args.students, roster=args.roster,
-              deadline=args.deadline, late_policy=args.late_policy, scheduler=args.scheduler)
+        grade(
+            args.assignment,
+            args.submissions,
+            args.out,
+            args.db,
+            args.workers,
+            sandbox,
+            lim,
+            **{k: getattr(args, k) for k in keys},
+        )
     except (SandboxUnavailable, CanaryFailed, ClusterUnavailable) as e:
         print(f"make grade: {e}", file=sys.stderr)
         return 3

@@ -20,8 +20,14 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from autograde.collect import Submission
+    from autograde.report import Result
+    from autograde.roster import Roster
 
 
 @dataclass
@@ -70,3 +76,22 @@ def submitted_at(origin: Path) -> datetime:
         except ValueError:
             pass
     return datetime.fromtimestamp(origin.stat().st_mtime, tz=UTC)
+
+
+class Late:
+    """The deadline, each student's extension and the policy: sets a result's lateness and penalty."""
+
+    def __init__(self, due, policy: LatePolicy, people: Roster | None):
+        self.due, self.policy, self.people = due, policy, people
+
+    def apply(self, s: Submission, res: Result) -> None:
+        if s.path is not None and s.path.exists():
+            res.submitted = submitted_at(s.path)
+        if self.due is None or res.submitted is None:
+            return
+        person = self.people.by_id.get(res.student) if self.people else None
+        extension = timedelta(hours=person.extension_hours) if person else timedelta()
+        res.late_seconds = (res.submitted - (self.due + extension)).total_seconds()
+        res.penalty = self.policy.penalty(res.total, res.late_seconds)
+        if res.late_seconds > 0:
+            res.notes.append(f"{res.late_seconds / 3600:.1f} h late ({self.policy.describe()}): -{res.penalty:g}")

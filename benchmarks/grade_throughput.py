@@ -19,6 +19,7 @@ end to end, the grading time per student on a worker, and the coordinator's writ
 
 Results are also written to benchmarks/results/grade_throughput.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,10 +53,18 @@ def plain_nbgrader(assignment: str, subs: Path, root: Path) -> tuple[float, dict
     shutil.copytree(REPO / "solutions" / assignment, root / "solutions" / assignment)
     db = root / "autograde" / "gradebook.db"
     (root / "autograde").mkdir(parents=True)
-    env = dict(os.environ, COURSE_NBGRADER_ROOT=str(root),
-               PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
-    run = lambda *a: subprocess.run([sys.executable, "-m", "nbgrader", *a, "--log-level=WARN"], cwd=REPO,  # noqa: E731
-                                    env=env, capture_output=True, text=True)
+    env = dict(
+        os.environ,
+        COURSE_NBGRADER_ROOT=str(root),
+        PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
+    )
+    run = lambda *a: subprocess.run(
+        [sys.executable, "-m", "nbgrader", *a, "--log-level=WARN"],
+        cwd=REPO,  # noqa: E731
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     r = run("generate_assignment", assignment, "--force")
     assert r.returncode == 0, r.stderr
     for nb in sorted(subs.glob("*.ipynb")):
@@ -68,6 +77,7 @@ def plain_nbgrader(assignment: str, subs: Path, root: Path) -> tuple[float, dict
     if r.returncode != 0:
         print(r.stdout[-2000:], r.stderr[-2000:])
     from nbgrader.api import Gradebook
+
     with Gradebook(f"sqlite:///{db}") as gb:
         scores = {s.student.id: float(s.score) for s in gb.assignment_submissions(assignment)}
     return took, scores
@@ -92,11 +102,19 @@ def on_dask(assignment: str, subs: Path, tmp: Path, n_workers: int) -> dict:
     finally:
         G._write_student = write
     n = len(results)
-    fig = {"seconds": took, "per_min": n / took * 60, "grade_s_per_student": sum(r.seconds for r in results) / n,
-           "write_s_per_student": sum(writing) / max(1, len(writing)), "scores": {r.student: r.total for r in results}}
-    print(f"Dask, {n_workers} worker process(es): {took:.1f} s, {fig['per_min']:.1f} submissions/min end to end; "
-          f"{fig['grade_s_per_student']:.2f} s grading per student on a worker, "
-          f"{fig['write_s_per_student'] * 1000:.0f} ms writing per student in the coordinator", flush=True)
+    fig = {
+        "seconds": took,
+        "per_min": n / took * 60,
+        "grade_s_per_student": sum(r.seconds for r in results) / n,
+        "write_s_per_student": sum(writing) / max(1, len(writing)),
+        "scores": {r.student: r.total for r in results},
+    }
+    print(
+        f"Dask, {n_workers} worker process(es): {took:.1f} s, {fig['per_min']:.1f} submissions/min end to end; "
+        f"{fig['grade_s_per_student']:.2f} s grading per student on a worker, "
+        f"{fig['write_s_per_student'] * 1000:.0f} ms writing per student in the coordinator",
+        flush=True,
+    )
     return fig
 
 
@@ -115,8 +133,11 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(tmp)
         subs = tmp / "submissions"
         expected = batch(args.assignment, subs, args.n)
-        print(f"{args.n} generated submissions of {args.assignment}; {os.cpu_count()} cores; "
-              f"load average {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}", flush=True)
+        print(
+            f"{args.n} generated submissions of {args.assignment}; {os.cpu_count()} cores; "
+            f"load average {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}",
+            flush=True,
+        )
         plain_s, plain_scores = (None, {})
         if not args.skip_plain:
             plain_s, plain_scores = plain_nbgrader(args.assignment, subs, tmp / "plain")
@@ -128,40 +149,71 @@ def main(argv: list[str] | None = None) -> int:
         sandbox = choose_backend("auto")
         tests = sum(r.outcome.test_seconds for r in results if r.outcome)
         asks = sum(r.outcome.ask_seconds for r in results if r.outcome)
-        print(f"make grade ({args.workers or os.cpu_count()} workers, sandbox: {sandbox}): {ours_s:.1f} s, "
-              f"{args.n / ours_s * 60:.1f} submissions/min (end to end, including nbgrader generate_assignment "
-              f"and starting the workers)", flush=True)
-        print(f"second process: {tests:.1f} s in test cells over all students, of which {asks:.1f} s waiting for "
-              f"the student's process and {tests - asks:.1f} s in the trusted runner and its messages "
-              f"({(tests - asks) / max(ours_s * (args.workers or os.cpu_count()), 1e-9):.0%} of the workers' time)",
-              flush=True)
+        print(
+            f"make grade ({args.workers or os.cpu_count()} workers, sandbox: {sandbox}): {ours_s:.1f} s, "
+            f"{args.n / ours_s * 60:.1f} submissions/min (end to end, including nbgrader generate_assignment "
+            f"and starting the workers)",
+            flush=True,
+        )
+        print(
+            f"second process: {tests:.1f} s in test cells over all students, of which {asks:.1f} s waiting for "
+            f"the student's process and {tests - asks:.1f} s in the trusted runner and its messages "
+            f"({(tests - asks) / max(ours_s * (args.workers or os.cpu_count()), 1e-9):.0%} of the workers' time)",
+            flush=True,
+        )
         dask = {k: on_dask(args.assignment, subs, tmp, k) for k in dask_sizes}
     load1 = os.getloadavg()
     # solved and untouched submissions have known totals; half-solved ones depend on how the notebook's
     # cells build on each other, so for those plain nbgrader's score is the reference
     full, zero = max(expected.values()), 0.0
     wrong_ours = {s: (ours.get(s), e) for s, e in expected.items() if e in (full, zero) and ours.get(s) != e}
-    disagree = {s: (plain_scores.get(s), ours.get(s)) for s in expected
-                if plain_scores and plain_scores.get(s) != ours.get(s)}
-    disagree.update({f"{s} (dask {k})": (ours.get(s), fig["scores"].get(s)) for k, fig in dask.items()
-                     for s in expected if fig["scores"].get(s) != ours.get(s)})
+    disagree = {
+        s: (plain_scores.get(s), ours.get(s)) for s in expected if plain_scores and plain_scores.get(s) != ours.get(s)
+    }
+    disagree.update(
+        {
+            f"{s} (dask {k})": (ours.get(s), fig["scores"].get(s))
+            for k, fig in dask.items()
+            for s in expected
+            if fig["scores"].get(s) != ours.get(s)
+        }
+    )
     ratio = plain_s / ours_s if plain_s else None
     if ratio:
         print(f"speed-up over plain nbgrader: {ratio:.2f}x")
     print(f"load average after: {load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f}")
     others = ["plain nbgrader"] * bool(plain_scores) + [f"Dask with {k} worker(s)" for k in dask]
-    print(f"solved/untouched scores as expected: {'yes' if not wrong_ours else wrong_ours}; "
-          f"{', '.join(others) or 'plain nbgrader'} agree(s) with make grade: "
-          f"{'yes' if others and not disagree else disagree or 'not run'}")
+    print(
+        f"solved/untouched scores as expected: {'yes' if not wrong_ours else wrong_ours}; "
+        f"{', '.join(others) or 'plain nbgrader'} agree(s) with make grade: "
+        f"{'yes' if others and not disagree else disagree or 'not run'}"
+    )
     print(f"command: {cmd}")
     out = REPO / "benchmarks" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "grade_throughput.json").write_text(json.dumps({
-        "assignment": args.assignment, "n": args.n, "cores": os.cpu_count(), "workers": args.workers or os.cpu_count(),
-        "plain_seconds": plain_s, "grade_seconds": ours_s, "speedup": ratio, "sandbox": sandbox,
-        "test_seconds": tests, "ask_seconds": asks,
-        "dask": {k: {x: v for x, v in fig.items() if x != "scores"} for k, fig in dask.items()},
-        "load_before": load0, "load_after": load1, "wrong": wrong_ours, "disagree": disagree, "command": cmd}, indent=1))
+    (out / "grade_throughput.json").write_text(
+        json.dumps(
+            {
+                "assignment": args.assignment,
+                "n": args.n,
+                "cores": os.cpu_count(),
+                "workers": args.workers or os.cpu_count(),
+                "plain_seconds": plain_s,
+                "grade_seconds": ours_s,
+                "speedup": ratio,
+                "sandbox": sandbox,
+                "test_seconds": tests,
+                "ask_seconds": asks,
+                "dask": {k: {x: v for x, v in fig.items() if x != "scores"} for k, fig in dask.items()},
+                "load_before": load0,
+                "load_after": load1,
+                "wrong": wrong_ours,
+                "disagree": disagree,
+                "command": cmd,
+            },
+            indent=1,
+        )
+    )
     return 0 if not wrong_ours and not disagree else 1
 
 
