@@ -78,7 +78,7 @@ def plot_ladder(ladder):
     ax.set_xticks(list(x), [r.rung.name for r in rs], rotation=35, ha="right")
     ax.set(ylabel="accuracy", ylim=(0, 1.02), title=ladder.title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize="small", loc="lower right")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     return fig
 
