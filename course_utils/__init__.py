@@ -11,7 +11,9 @@ Each module has one concern; its own docstring names the notebooks that teach it
 - :mod:`course_utils.regularization` -- the weight-decay step, the L1 proximal step, early stopping with patience
 - :mod:`course_utils.models`   -- the slides' networks: MLP, LeNet, AlexNet, VGG, NiN, GoogLeNet, ResNet, DenseNet,
   a convolutional autoencoder
-- :mod:`course_utils.ladder`   -- the training and generalization ladders: one configurable CNN, one training call
+- :mod:`course_utils.ladder`   -- the training and generalization ladders: each rung's settings and the slides'
+  numbers, its network, its training, a table of slide and measured accuracies
+- :mod:`course_utils.transforms` -- the slides' augmentations (crop, flip, rotation, erasing) on batches of tensors
 - :mod:`course_utils.recipe`   -- the fast CIFAR-10 recipe (``benchmarks/cifar10_speed.py`` measures it)
 - :mod:`course_utils.features` -- looking inside a trained CNN: feature maps, embeddings, similarity
 - :mod:`course_utils.plot`     -- learning curves, image grids, filters and feature maps, activations

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import torch
 
-__all__ = ["plot_history", "show_images", "show_filters", "show_feature_maps", "plot_activation"]
+__all__ = ["plot_history", "plot_ladder", "show_images", "show_filters", "show_feature_maps", "plot_activation"]
 
 
 def _plt():
@@ -54,6 +54,31 @@ def plot_history(
         ax.legend(fontsize="small")
     if title:
         fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_ladder(ladder):
+    """Train and test accuracy per rung of a ladder: the slides' (open markers) beside the measured (filled).
+
+    Args:
+        ladder: a :class:`~course_utils.ladder.LadderResults`; rungs without a slide number show no open marker.
+    """
+    plt = _plt()
+    rs = ladder.results
+    x = range(len(rs))
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.75 * len(rs)), 4))
+    for split, color in (("train", "C0"), ("test", "C1")):
+        ax.plot(x, [getattr(r, f"{split}_acc") for r in rs], "o-", color=color, label=f"measured {split}")
+        slide = [(i, getattr(r.rung, f"slide_{split}")) for i, r in enumerate(rs)]
+        slide = [(i, v) for i, v in slide if v is not None]
+        if slide:
+            ax.plot(*zip(*slide), "o", mfc="none", ms=9, color=color, label=f"slides {split}")
+    ax.axhline(0.1, color="gray", ls=":", label="chance (10%)")
+    ax.set_xticks(list(x), [r.rung.name for r in rs], rotation=35, ha="right")
+    ax.set(ylabel="accuracy", ylim=(0, 1.02), title=ladder.title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     return fig
 

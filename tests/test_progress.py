@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from course_utils.data import TensorLoader, synthetic_dataset
-from course_utils.ladder import Ladder, ladder_net, train_rung
+from course_utils.ladder import TRAINING_LADDER, Budget, climb, train_rung
 from course_utils.recipe import RecipeConfig, train_recipe
 from course_utils.train import fit, show_progress
 
@@ -69,10 +69,10 @@ def test_fit_follows_the_rule(lab, capsys):
 def test_ladder_and_rung_follow_the_rule(lab, capsys):
     d = _data()
     lab.setenv("COURSE_QUICK", "1")
-    train_rung(ladder_net(width=4, depth=1), d, d, epochs=1, batch_size=32)
-    Ladder(d, d, epochs=1, width=4, depth=1).step("start")
+    b = Budget(len(d), len(d), epochs=1, width_scale=0.0625, batch_size=32)
+    train_rung(TRAINING_LADDER[0], d, d, b)
     assert capsys.readouterr().out == ""
-    Ladder(d, d, epochs=1, width=4, depth=1, progress=True).step("start")
+    climb(TRAINING_LADDER[:1], d, d, b, progress=True)
     assert "epoch 1:" in capsys.readouterr().out
 
 
