@@ -71,6 +71,7 @@ def test_make_activation_rejects_bad_input(bad, match):
 
 
 def test_explorer_redraws_when_the_activation_changes():
+    matplotlib.pyplot.close("all")  # figures other tests of this process left open are not the explorer's
     box = activation_explorer("Sigmoid")
     assert box.param.disabled and box.image.value[:4] == b"\x89PNG"
     seen = {box.image.value}
