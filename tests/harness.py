@@ -28,6 +28,21 @@ SOLUTIONS = REPO / "solutions"
 RELEASED = REPO / "notebooks"
 
 
+def make(*args: str, env: dict | None = None) -> str:
+    """Run a course command (``make grade ...``) as a TA does, without re-checking the installation;
+    fail with its output unless it succeeds; return that output."""
+    run = subprocess.run(
+        ["make", "--no-print-directory", "-o", ".venv/.course-installed", *args],
+        cwd=REPO,
+        text=True,
+        capture_output=True,
+        env=dict(os.environ, **(env or {})),
+        timeout=900,
+    )
+    assert run.returncode == 0, f"make {' '.join(args)} failed:\n{run.stdout[-4000:]}\n{run.stderr[-4000:]}"
+    return run.stdout + run.stderr
+
+
 def graded_assignments() -> list[str]:
     """Assignments in solutions/ with at least one autograded test cell."""
     out = []

@@ -27,8 +27,8 @@ import pytest
 
 from autograde.mock_submissions import filled, load
 from course_utils.nbcells import cell_kind, cell_source, grade_id
-from harness import REPO
-from test_browser import CHROMIUM, CHROMIUM_ARGS, STAMP, TOKEN, Lab, _why_skip
+from harness import REPO, make
+from test_browser import CHROMIUM, CHROMIUM_ARGS, TOKEN, Lab, _why_skip
 from test_grade_homework import deserved
 
 pytestmark = pytest.mark.skipif(_why_skip() is not None, reason=_why_skip() or "")
@@ -41,19 +41,6 @@ MANUAL = 3
 UNSOLVED = "conv_macs_impl"
 DEADLINE = datetime(2026, 12, 1, 23, 59, tzinfo=UTC)
 ARTIFACTS = REPO / "artifacts" / "formgrader"
-
-
-def _make(*args: str, env: dict | None = None) -> str:
-    run = subprocess.run(
-        ["make", "--no-print-directory", "-o", STAMP, *args],
-        cwd=REPO,
-        text=True,
-        capture_output=True,
-        env=dict(os.environ, **(env or {})),
-        timeout=900,
-    )
-    assert run.returncode == 0, f"make {' '.join(args)} failed:\n{run.stdout[-4000:]}\n{run.stderr[-4000:]}"
-    return run.stdout + run.stderr
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +61,7 @@ def course(tmp_path_factory):
     os.utime(bob, (late, late))
     ontime = (DEADLINE - timedelta(hours=1)).timestamp()
     os.utime(subs / f"alice_{A}.ipynb", (ontime, ontime))
-    _make(
+    make(
         "grade",
         f"ASSIGNMENT={A}",
         f"SUBMISSIONS={subs}",
@@ -168,7 +155,7 @@ def test_formgrader_round_trip(course):
     )
     out = root / "autograde"
     for fmt in ("canvas", "moodle"):
-        said = _make("export", f"ASSIGNMENT={A}", f"FORMAT={fmt}", f"EXPORT_ARGS=--out {out} --roster {roster}")
+        said = make("export", f"ASSIGNMENT={A}", f"FORMAT={fmt}", f"EXPORT_ARGS=--out {out} --roster {roster}")
         assert "carol" in said and "without a submission" in said, said
     canvas = list(csv.reader(open(out / f"final_{A}_canvas.csv")))
     assert canvas[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", A]
@@ -179,7 +166,7 @@ def test_formgrader_round_trip(course):
     assert "by hand 3" in moodle["alice@uni.example"][f"{A} (feedback)"]
 
     # make feedback: nbgrader's feedback with the manual score and comment, no hidden test, zipped
-    _make("feedback", f"ASSIGNMENT={A}", f"EXPORT_ARGS=--out {out}")
+    make("feedback", f"ASSIGNMENT={A}", f"EXPORT_ARGS=--out {out}")
     page = (out / "feedback" / "alice" / A / f"{A}.html").read_text()
     assert "comment 0815" in page and "marker 4711" in page
     manual_max = sum(float(c["metadata"]["nbgrader"]["points"]) for c in source["cells"] if cell_kind(c) == "written")
