@@ -2,7 +2,8 @@
 #   make lab    set up what is missing, open JupyterLab on notebooks/   (HEADLESS=1: no browser;
 #               LAB_DIR=. for TAs, so formgrader sees the whole course; PORT=..., LAB_ARGS=...)
 #   make test   set up what is missing, run every check
-#   make outputs  store the outputs nbval compares in solutions/ (after editing a solution)
+#   make outputs  re-execute solutions/, store their outputs: homework the cells nbval compares, lectures a
+#                 full run on the real data under COURSE_DATA_DIR (NAMES=... for some; README, authoring)
 #   make release  regenerate notebooks/ from solutions/ (after editing a solution)
 #   make publish DEST=folder [VERSION=v0.1.0]  write and tag the students' repository (README, "Publishing")
 #   make lint     ruff check and ruff format --check (make test runs it first; rules in pyproject.toml)
@@ -94,9 +95,9 @@ publish: $(STAMP)
 	$(PY) -m autograde.release --check
 	$(PY) -m autograde.publish $(DEST) $(if $(VERSION),--version $(VERSION))
 
-# After editing a solution: store the outputs nbval compares (NAMES=... for some assignments), then release.
+# After editing a solution: store its outputs (NAMES=... for some assignments), then release.
 outputs: $(STAMP)
-	COURSE_QUICK=1 MPLBACKEND=Agg $(PY) -m autograde.outputs $(NAMES)
+	$(PY) -m autograde.outputs $(NAMES)
 
 clean-course:
 	rm -rf autograde/gradebook.db autograde/submitted autograde/autograded autograde/feedback

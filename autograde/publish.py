@@ -25,6 +25,8 @@ import sys
 import tomllib
 from pathlib import Path
 
+from course_utils.nbcells import is_homework
+
 REPO = Path(__file__).resolve().parent.parent
 RELEASE, TEMPLATES = REPO / "notebooks", Path(__file__).resolve().parent / "students"
 ENVIRONMENT_FILES = ("requirements.txt", "environment.yml")
@@ -60,11 +62,6 @@ def pin_setup_cell(nb: dict, source_url: str, students_url: str, tag: str) -> No
     if text.count(old) != 1 or cell["metadata"].get("nbgrader", {}).get("checksum"):
         raise PublishError(f"the set-up cell must install {old} exactly once and carry no nbgrader checksum")
     cell["source"] = text.replace(old, new).splitlines(keepends=True)
-
-
-def is_homework(nb: dict) -> bool:
-    """Whether a notebook has graded test cells."""
-    return any(c["metadata"].get("nbgrader", {}).get("grade") for c in nb["cells"] if c["cell_type"] == "code")
 
 
 def colab_badge(students_url: str, tag: str, notebook: str) -> str:

@@ -1,7 +1,8 @@
 """Generate the student notebooks in ``notebooks/`` from the sources in ``solutions/``.
 
 This is nbgrader's own ``generate_assignment`` (solutions replaced by stubs, hidden
-tests removed, outputs cleared, checksums of grade cells recorded), run in a scratch
+tests removed, outputs cleared -- except in lectures, which keep the outputs of their recorded
+run --, checksums of grade cells recorded), run in a scratch
 course folder so no gradebook or other state is touched, then copied into place.
 ``check`` does the same into a temporary folder and lists every file that differs
 from what is committed, so a solution edited without ``make release`` is caught.
@@ -14,12 +15,15 @@ from __future__ import annotations
 
 import argparse
 import filecmp
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from course_utils.nbcells import is_homework
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCE, RELEASE = REPO / "solutions", REPO / "notebooks"
@@ -53,6 +57,9 @@ def generate(dest: Path, names: list[str] | None = None, source: Path = SOURCE) 
         env = nbgrader_env(root)
         for name in names:
             cmd = [sys.executable, "-m", "nbgrader", "generate_assignment", name, "--force", "--log-level=WARN"]
+            notebooks = [json.loads(nb.read_text(encoding="utf-8")) for nb in (source / name).glob("*.ipynb")]
+            if not any(is_homework(nb) for nb in notebooks):
+                cmd.append("--ClearOutput.enabled=False")  # lectures keep their recorded run (autograde/outputs.py)
             r = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
             if r.returncode != 0:
                 raise RuntimeError(f"nbgrader generate_assignment {name} failed:\n{r.stdout}\n{r.stderr}")

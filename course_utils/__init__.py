@@ -22,6 +22,7 @@ Each module has one concern; its own docstring names the notebooks that teach it
 - :mod:`course_utils.grading`  -- HW3's grading from a checkpoint: held-out set, loading, accuracy
 - :mod:`course_utils.submit_check` -- checking a homework before submitting it
 - :mod:`course_utils.nbcells`  -- nbgrader's cell metadata, read the same way by release, grading and submit_check
+- :mod:`course_utils.runinfo`  -- what a notebook ran on and what the run cost (the last cell of each lecture)
 
 Example:
     >>> from course_utils import get_device, seed_everything
@@ -29,6 +30,7 @@ Example:
     True
 """
 
+from .runinfo import run_report  # noqa: I001  (first: it notes when the notebook started)
 from .data import ImageData, TensorLoader, load_dataset, quick_mode, synthetic_dataset
 from .shapes import count_macs, count_params, layer_table, output_size
 from .train import History, evaluate, fit, get_device, load_checkpoint, save_checkpoint, seed_everything
@@ -51,4 +53,5 @@ __all__ = [
     "count_params",
     "layer_table",
     "output_size",
+    "run_report",
 ]

@@ -29,6 +29,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from .runinfo import RECORDING_ENV, note_data
+
 __all__ = [
     "DATASETS",
     "ImageData",
@@ -346,7 +348,8 @@ def load_dataset(
         download: try torchvision's download when the files are missing. Default: yes,
             except in quick mode (CI), which never touches the network.
         synthetic: allow the synthetic stand-in when the real data is missing.
-            Default: only in quick mode. ``True`` also allows it elsewhere.
+            Default: only in quick mode, and while ``make outputs`` records the lectures (then
+            1,000 images at most: what a stand-in computes is not stored). ``True`` also allows it elsewhere.
         synthetic_size: number of stand-in images (default 10,000 train / 2,000 test).
 
     Raises:
@@ -366,8 +369,9 @@ def load_dataset(
     key = name.lower().replace("-", "_")
     base = data_root(root)
     quick = quick_mode()
-    download = (not quick) if download is None else download
-    synthetic = quick if synthetic is None else synthetic
+    recording = os.environ.get(RECORDING_ENV, "0") not in ("", "0")  # `make outputs`: never download
+    download = (not quick and not recording) if download is None else download
+    synthetic = (quick or recording) if synthetic is None else synthetic
     looked: list[str] = []
 
     folder = _find_image_folder(base, key, split)
@@ -378,12 +382,14 @@ def load_dataset(
             raise ValueError(
                 f"{folder} holds images of shape {tuple(images.shape[1:])}, but {key} images are {spec['shape']}"
             )
+        note_data(key, split, "image folder")
         return ImageData(images, labels, classes, "image_folder", spec["mean"], spec["std"])
 
     looked.append(f"torchvision's {key} files under {base}")
     try:
         ds = _torchvision_dataset(key, base, train, download=False)
         images, labels = _from_torchvision(ds, key)
+        note_data(key, split, "torchvision files")
         return ImageData(images, labels, list(spec["classes"]), "torchvision", spec["mean"], spec["std"])
     except (RuntimeError, FileNotFoundError):
         pass
@@ -394,14 +400,17 @@ def load_dataset(
             try:
                 ds = _torchvision_dataset(key, base, train, download=True)
                 images, labels = _from_torchvision(ds, key)
+                note_data(key, split, "downloaded")
                 return ImageData(images, labels, list(spec["classes"]), "torchvision", spec["mean"], spec["std"])
             except Exception as e:  # network dropped half way, disk full, ...
                 looked[-1] += f" (failed: {e})"
         else:
             looked[-1] += " (no network)"
 
-    if synthetic:
-        return synthetic_dataset(key, split, n=synthetic_size, announce=True)
+    if synthetic:  # recording: results on a stand-in are not stored, so keep it small
+        n = min(synthetic_size or 1000, 1000) if recording and not quick else synthetic_size
+        note_data(key, split, "synthetic")
+        return synthetic_dataset(key, split, n=n, announce=True)
 
     raise DataNotFoundError(
         f"{key} ({split}) not found. Looked for:\n  - "

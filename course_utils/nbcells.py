@@ -119,3 +119,8 @@ def in_hidden(source: str, line: int) -> bool:
         if i == line:
             return inside
     return False
+
+
+def is_homework(nb: dict) -> bool:
+    """Whether a notebook (a dict, or nbformat's node) is graded: it has nbgrader test cells. Lectures have none."""
+    return any(nbgrader_meta(c).get("grade") for c in nb["cells"] if c["cell_type"] == "code")

@@ -501,7 +501,7 @@ def train_recipe(
     total_steps = max(1, math.ceil(cfg.epochs * len(loader)))
     views = (1, 2, 6)[cfg.tta_level]
     step, seen, curve, p = 0, 0, [], 0.0
-    mark, epoch = (start, 0), 0
+    mark, epoch, eval_s = (start, 0), 0, 0.0  # eval_s: how long the last per-epoch evaluation took
     bar = tqdm(total=100, desc="recipe", unit="%", disable=not progress, leave=False)
     while p < 1.0:
         epoch += 1
@@ -514,7 +514,9 @@ def train_recipe(
                 if step == 3:  # measure the speed after the first, slower steps
                     mark = (now, seen)
                 reserve = 0.0
-                if step > 3:  # an evaluated image costs about a third of a trained one
+                if eval_s:  # measured: the final evaluation sees `views` times the whole test set
+                    reserve = min(1.2 * eval_s * views * len(test) / len(curve_test) + eval_s, 0.4 * budget_s)
+                elif step > 3:  # before the first evaluation: an evaluated image costs about a third of a trained one
                     rate = (seen - mark[1]) / max(now - mark[0], 1e-9)
                     reserve = min(1.3 * views * len(test) / (3 * rate), 0.3 * budget_s)
                 p = max(p, (now - start) / max(budget_s - reserve, 1e-9))
@@ -543,7 +545,9 @@ def train_recipe(
                 bar.update(int(100 * p) - bar.n)
         if n == 0:
             break
+        eval_start = time.perf_counter()
         logits, labels = predict(model, curve_loader, tta_level=0, bf16=cfg.bf16)
+        eval_s = time.perf_counter() - eval_start
         curve.append(
             dict(
                 seconds=round(time.perf_counter() - start, 2),

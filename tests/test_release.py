@@ -7,6 +7,7 @@ import nbformat
 import pytest
 
 from autograde import release
+from course_utils.nbcells import is_homework
 from harness import RELEASED, SOLUTIONS
 
 
@@ -38,11 +39,18 @@ def test_every_solution_is_released():
 
 
 @pytest.mark.parametrize("nb_path", sorted(RELEASED.glob("*/*.ipynb")), ids=lambda p: p.parent.name)
-def test_release_has_no_answers_or_outputs(nb_path):
+def test_release_has_no_answers_and_only_lectures_keep_outputs(nb_path):
+    """Homework is released output-free; a lecture keeps exactly the outputs of its recorded run."""
     text = nb_path.read_text()
     for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "Rubric (TAs)"):
         assert marker not in text, f"{nb_path.name} contains {marker!r}"
     nb = json.loads(text)
-    for cell in nb["cells"]:
-        if cell["cell_type"] == "code":
+    source = json.loads((SOLUTIONS / nb_path.parent.name / nb_path.name).read_text())
+    lecture = not is_homework(source)
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    for cell in code:
+        if not lecture:
             assert cell["outputs"] == [] and cell["execution_count"] is None, f"{nb_path.name} keeps outputs"
+    if lecture:
+        recorded = [c["outputs"] for c in source["cells"] if c["cell_type"] == "code"]
+        assert [c["outputs"] for c in code] == recorded, f"{nb_path.name}: not the outputs of the recorded run"
