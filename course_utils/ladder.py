@@ -375,7 +375,7 @@ def ladder_budgets(kind: str) -> dict[str, Budget]:
         return {"training": b, "generalization": b}
     if kind == "cpu":
         return {
-            "training": Budget(n_train=2000, n_test=1000, epochs=4, width_scale=0.125, batch_size=32),
+            "training": Budget(n_train=2000, n_test=1000, epochs=30, width_scale=0.125, batch_size=32),
             "generalization": Budget(n_train=2000, n_test=1000, epochs=15, width_scale=0.25, batch_size=64),
         }
     if kind == "gpu":
