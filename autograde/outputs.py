@@ -49,6 +49,7 @@ MISSING_NOTE = (
     "synthetic stand-in and its results are not shown. Run the notebook where {name} is available to see them.]\n"
 )
 STANDIN_MARK = "SYNTHETIC STAND-IN"
+DATA_NAMES = {"cifar10": "CIFAR-10", "fashion_mnist": "Fashion-MNIST"}  # as students read them
 TABLE_START, TABLE_END = "<!-- lecture-runs:start -->", "<!-- lecture-runs:end -->"
 
 
@@ -70,22 +71,16 @@ def _merge_streams(outputs: list) -> list:
 
 
 def _execute(nb, nb_path: Path, env: dict[str, str | None], timeout: int) -> None:
-    """Execute ``nb`` in a fresh kernel with ``env`` changed (None removes a variable)."""
-    saved = {k: os.environ.get(k) for k in env}
-    try:
-        for k, v in env.items():
-            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
-        client = NotebookClient(
-            nb,
-            timeout=timeout,
-            kernel_name="python3",
-            record_timing=False,
-            resources={"metadata": {"path": str(nb_path.parent)}},
-        )
-        client.execute()
-    finally:
-        for k, v in saved.items():
-            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+    """Execute ``nb`` in a fresh kernel whose environment is ours with ``env`` changed (None removes a variable)."""
+    kernel_env = {k: v for k, v in {**os.environ, **env}.items() if v is not None}
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        record_timing=False,
+        resources={"metadata": {"path": str(nb_path.parent)}},
+    )
+    client.execute(env=kernel_env)
 
 
 def keep_checked(nb) -> int:
@@ -167,7 +162,7 @@ def keep_full_run(nb, nb_name: str) -> dict:
             continue
         needs = {t[len(NEEDS_PREFIX) :] for t in cell.metadata.get("tags", []) if t.startswith(NEEDS_PREFIX)}
         if needs & missing:
-            name = ", ".join(sorted(needs & missing)).replace("fashion_mnist", "Fashion-MNIST")
+            name = ", ".join(DATA_NAMES.get(d, d) for d in sorted(needs & missing))
             cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=MISSING_NOTE.format(name=name))]
             continue
         outputs = []
@@ -221,11 +216,10 @@ def _report_row(name: str, r: dict) -> str:
     minutes, seconds = divmod(round(r["seconds"]), 60)
     memory = "?" if r.get("peak_memory_mib") is None else f"{r['peak_memory_mib'] / 1024:.1f} GiB"
     device = f"GPU {r['gpu']}" if r.get("gpu") else f"{r['cores']}-core CPU ({r['cpu']})"
-    names = {"cifar10": "CIFAR-10", "fashion_mnist": "Fashion-MNIST"}
     used = sorted({key.split()[0] for key in r.get("data", {})})
     missing = missing_data(r)
     data = "; ".join(
-        f"{names.get(d, d)}: " + ("not on the machine, not recorded" if d in missing else "real") for d in used
+        f"{DATA_NAMES.get(d, d)}: " + ("not on the machine, not recorded" if d in missing else "real") for d in used
     )
     data = data or "no image data set (built-in examples)"
     machine = f"{device}, torch {r['torch']}"

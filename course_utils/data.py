@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .runinfo import RECORDING_ENV, note_data
+from .runinfo import note_data, recording
 
 __all__ = [
     "DATASETS",
@@ -369,9 +369,9 @@ def load_dataset(
     key = name.lower().replace("-", "_")
     base = data_root(root)
     quick = quick_mode()
-    recording = os.environ.get(RECORDING_ENV, "0") not in ("", "0")  # `make outputs`: never download
-    download = (not quick and not recording) if download is None else download
-    synthetic = (quick or recording) if synthetic is None else synthetic
+    recorded = recording()  # `make outputs`: never download
+    download = (not quick and not recorded) if download is None else download
+    synthetic = (quick or recorded) if synthetic is None else synthetic
     looked: list[str] = []
 
     folder = _find_image_folder(base, key, split)
@@ -408,7 +408,7 @@ def load_dataset(
             looked[-1] += " (no network)"
 
     if synthetic:  # recording: results on a stand-in are not stored, so keep it small
-        n = min(synthetic_size or 1000, 1000) if recording and not quick else synthetic_size
+        n = min(synthetic_size or 1000, 1000) if recorded and not quick else synthetic_size
         note_data(key, split, "synthetic")
         return synthetic_dataset(key, split, n=n, announce=True)
 

@@ -22,7 +22,7 @@ from datetime import date
 
 import torch
 
-__all__ = ["RunReport", "run_report", "note_data", "RECORDING_ENV", "REPORT_MIME"]
+__all__ = ["RunReport", "run_report", "note_data", "recording", "RECORDING_ENV", "REPORT_MIME"]
 
 # Set by ``make outputs`` while it records the lectures (see autograde/outputs.py).
 RECORDING_ENV = "COURSE_RECORDING"
@@ -31,6 +31,11 @@ REPORT_MIME = "application/vnd.course.run-report+json"
 
 _IMPORTED = time.time()  # the first import of course_utils: the top of the notebook
 _DATA: dict[str, str] = {}  # "cifar10 train" -> "real (image folder)" or "synthetic stand-in"
+
+
+def recording() -> bool:
+    """Whether ``make outputs`` is recording this notebook (it sets ``COURSE_RECORDING=1``)."""
+    return os.environ.get(RECORDING_ENV, "0") not in ("", "0")
 
 
 def note_data(name: str, split: str, source: str) -> None:
@@ -132,7 +137,7 @@ def run_report() -> RunReport:
         torch=torch.__version__,
         python=platform.python_version(),
         quick_mode=quick_mode(),
-        recorded=os.environ.get(RECORDING_ENV, "0") not in ("", "0"),
+        recorded=recording(),
         day=date.today().isoformat(),
         data=dict(_DATA),
     )
