@@ -27,13 +27,13 @@ Example:
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from autograde.roster import Person, Roster
+from autograde.roster import Person, Roster, shown
+from autograde.sheets import write_rows
 
 REPO = Path(__file__).resolve().parent.parent
 FORMATS = ("plain", "canvas", "moodle")
@@ -83,38 +83,22 @@ def final_grades(db_url: str, assignment: str) -> dict[str, FinalGrade]:
     return out
 
 
-def _rows(fmt: str, assignment: str, grades: dict[str, FinalGrade], people: list[Person]) -> list[list[str]]:
-    num = lambda x: f"{x:g}"  # noqa: E731
+def _rows(fmt: str, assignment: str, grades: dict[str, FinalGrade], people: list[Person]) -> list[list[object]]:
+    """The export's rows, header first: figures as numbers, everything else as text (``sheets.write_rows``
+    escapes the text and leaves the numbers alone)."""
     if fmt == "plain":
-        rows = [
-            [
-                "id",
-                "name",
-                "email",
-                "lms_id",
-                "assignment",
-                "autograded",
-                "manual",
-                "late_penalty",
-                "final",
-                "max_score",
-                "status",
-            ]
-        ]
+        header = ["id", "name", "email", "lms_id", "assignment", "autograded", "manual", "late_penalty", "final"]
+        rows: list[list[object]] = [header + ["max_score", "status"]]
         for p in people:
             g = grades.get(p.id)
             status = "no submission" if g is None else "needs manual grade" if g.needs_manual_grade else "graded"
-            figures = (
-                [num(g.score - g.manual), num(g.manual), num(g.penalty), num(g.final), num(g.max_score)]
-                if g
-                else ["", "", "", "", ""]
-            )
-            rows.append([p.id, p.name, p.email, p.lms_id, assignment] + figures + [status])
+            figures = [g.score - g.manual, g.manual, g.penalty, g.final, g.max_score] if g else [None] * 5
+            rows.append([p.id, p.name, p.email, p.lms_id, assignment, *figures, status])
         return rows
     if fmt == "canvas":
         rows = [["Student", "ID", "SIS User ID", "SIS Login ID", "Section", assignment]]
         return rows + [
-            [p.name or p.id, p.lms_id, "", "", "", num(grades[p.id].final) if p.id in grades else ""] for p in people
+            [p.name or p.id, p.lms_id, "", "", "", grades[p.id].final if p.id in grades else None] for p in people
         ]
     rows = [["Full name", "Email address", "ID number", assignment, f"{assignment} (feedback)"]]
     for p in people:
@@ -125,14 +109,19 @@ def _rows(fmt: str, assignment: str, grades: dict[str, FinalGrade], people: list
             else f"autograded {g.score - g.manual:g}, by hand {g.manual:g}"
             + (f", late -{g.penalty:g}" if g.penalty else "")
         )
-        rows.append([p.name or p.id, p.email, p.id, num(g.final) if g else "", note])
+        rows.append([p.name or p.id, p.email, p.id, g.final if g else None, note])
     return rows
 
 
 def write_grades(
     path: Path, assignment: str, grades: dict[str, FinalGrade], fmt: str = "plain", roster: Roster | None = None
 ) -> list[str]:
-    """Write the CSV; return warnings (students still to grade by hand, without a submission, ...)."""
+    """Write the CSV (text cells escaped against spreadsheet formulas, grades as numbers); return warnings
+    (students still to grade by hand, without a submission, ...).
+
+    Example:
+        >>> # write_grades(Path("final.csv"), "hw", final_grades(url, "hw"), "canvas", Roster.read(path))
+    """
     if fmt not in FORMATS:
         raise ValueError(f"format {fmt!r}: choose one of {', '.join(FORMATS)}")
     people = list(roster.people) if roster else []
@@ -141,19 +130,16 @@ def write_grades(
     said = []
     if fmt != "plain" and roster is None:
         said.append(f"no --roster: the {fmt} file has the course's ids only (the LMS needs its ids or emails)")
-    todo = sorted(s for s, g in grades.items() if g.needs_manual_grade)
+    todo = sorted(shown(s) for s, g in grades.items() if g.needs_manual_grade)
     if todo:
         said.append(
             f"{len(todo)} still need grading by hand in formgrader (their final grade lacks those "
             f"points): {', '.join(todo[:20])}" + (" ..." if len(todo) > 20 else "")
         )
-    missing = [p.id for p in people if p.id not in grades]
+    missing = [shown(p.id) for p in people if p.id not in grades]
     if missing:
         said.append(f"{len(missing)} on the roster without a submission (left empty): {', '.join(missing[:20])}")
-    tmp = Path(path).with_suffix(".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        csv.writer(f).writerows(_rows(fmt, assignment, grades, people))
-    tmp.replace(path)
+    write_rows(Path(path), _rows(fmt, assignment, grades, people))
     return said
 
 

@@ -12,6 +12,7 @@ from datetime import UTC
 from pathlib import Path
 
 from autograde.job import Assignment, Job
+from autograde.sheets import number_or_text, text_cell, write_rows
 from course_utils.nbcells import cell_source, grade_id, nbgrader_meta, visible_part
 
 
@@ -230,39 +231,39 @@ def _feedback_message(res: Result, gid: str, ok: bool) -> str:
 
 
 def write_csv(path: Path, a: Assignment, results: list[Result], keep_others: bool = False) -> None:
-    """One row per student; ``keep_others`` (regrading some students) keeps the other rows of ``path``."""
+    """One row per student; ``keep_others`` (regrading some students) keeps the other rows of ``path``.
+    Every text cell is escaped against spreadsheet formulas, every figure stays a number (``sheets.py``).
+
+    Example:
+        >>> # write_csv(Path("autograde/grades_01_hw0_warmup.csv"), a, results)
+    """
     tests = a.tests
     header = (
         ["student", "assignment", "score", "max_score", "late_hours", "late_penalty", "final_score", "status"]
         + tests
         + ["problems"]
     )
-    rows = {}
+    figures = {2, 3, 4, 5, 6, *range(8, 8 + len(tests))}  # the columns holding numbers
+    rows: dict[str, list] = {}
     if keep_others and path.exists():
-        with open(path, newline="") as f:
+        with open(path, newline="", encoding="utf-8") as f:
             old = list(csv.reader(f))
-        if old and old[0] == header:
-            rows = {r[0]: r for r in old[1:] if r}
+        if old and old[0] == [text_cell(h) for h in header]:
+            rows = {r[0]: [number_or_text(c) if i in figures else c for i, c in enumerate(r)] for r in old[1:] if r}
     for r in results:
         status = "failed" if r.problem else "graded"
-        rows[r.student] = (
+        rows[text_cell(r.student)] = (
             [
                 r.student,
                 a.name,
-                f"{r.total:g}",
-                f"{a.auto_points:g}",
-                f"{max(0.0, r.late_seconds) / 3600:.2f}",
-                f"{r.penalty:g}",
-                f"{r.final:g}",
+                r.total,
+                a.auto_points,
+                round(max(0.0, r.late_seconds) / 3600, 2),
+                r.penalty,
+                r.final,
                 status,
             ]
-            + [f"{r.scores.get(g, 0):g}" for g in tests]
+            + [float(r.scores.get(g, 0)) for g in tests]
             + ["; ".join(([r.problem] if r.problem else []) + r.notes)]
         )
-    tmp = path.with_suffix(".csv.tmp")
-    with open(tmp, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(header)
-        for student in sorted(rows):
-            w.writerow(rows[student])
-    tmp.replace(path)
+    write_rows(path, [header] + [rows[k] for k in sorted(rows)])
