@@ -9,9 +9,19 @@ Accepted layouts of the submissions folder:
 For the flat layouts the student id is the file name up to the first ``_``; Canvas and Moodle
 downloads are recognised by their names and mapped to students by LMS id, through the roster when
 there is one (``roster.py``). Anything else (a .pdf) is reported as "not a notebook". Hidden files
-are ignored. Every file is read in its own try/except: a file that cannot be read (invalid JSON,
-numbers too long, nesting too deep, a corrupt or encrypted zip) makes that student "failed" with the
-reason and never stops the others. A submission's other files (a checkpoint) are streamed to a folder
+and ``__MACOSX`` are ignored, unless an LMS named them after a student.
+
+Several entries of one student: from one *source* (one LMS id; the files named by student; nbgrader's
+folder) the readable notebook handed in last is graded and a note lists the others (a student who
+uploaded twice). From different sources (a Canvas file and a zip named by student, a Canvas and a
+Moodle entry mapped to the same roster id, an nbgrader folder and a Moodle folder) none is preferred:
+the student's row is "failed", naming every entry, for the TA to decide. An entry whose name reads as
+several students' ids (see ``roster.py``) is graded for no one, in a row ``unclear-ID-ID`` of its own,
+and the students it may belong to get a note.
+
+Every file is read in its own try/except: a file that cannot be read (invalid JSON, numbers too long,
+nesting too deep, a corrupt or encrypted zip) makes that student "failed" with the reason and never
+stops the others. A submission's other files (a checkpoint) are streamed to a folder
 of their own on disk, capped in size, never held in memory.
 """
 
@@ -25,7 +35,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograde.roster import Roster, lms_name, student_for
+from autograde.roster import NOT_LMS, Roster, Who, shown, student_for
 from autograde.rules import LIMITS, STUDENT_ID
 
 MAX_ZIP_ENTRIES = 10_000
@@ -188,51 +198,99 @@ def _from_folder(p: Path, root: Path, assignment: str, nb_name: str) -> Submissi
     return sub
 
 
-def collect(folder: Path, assignment: str, nb_name: str, roster: Roster | None = None) -> list[Submission]:
-    """Submissions found in ``folder``, one per student (see the module docstring)."""
-    folder = Path(folder)
-    found: dict[str, list[Submission]] = {}
-    names: dict[str, set[str]] = {}  # an LMS name -> the students it was mapped to
-    for p in sorted(folder.iterdir()):
-        if p.name.startswith(".") or p.name.startswith("__") or p.is_symlink():
-            continue
-        student, id_notes, id_problem = student_for(p.name, roster)
-        lms = lms_name(p.name)
-        if lms:
-            names.setdefault(lms[1].lower(), set()).add(student)
-        try:
-            if p.is_dir():
-                sub = _from_folder(p, folder, assignment, nb_name)
-            elif p.suffix == ".ipynb":
-                sub = _from_file(p, folder, student, nb_name)
-            elif p.suffix == ".zip":
-                sub = _from_zip(p, student, nb_name)
-            else:
-                sub = Submission(student, p.name, problem=f"{p.name} is not a notebook (.ipynb or .zip)")
-        except Exception as e:  # noqa: BLE001 -- a file we cannot read fails alone
-            why = (
-                "not a valid zip file"
-                if isinstance(e, zipfile.BadZipFile)
-                else f"unreadable ({type(e).__name__}: {str(e)[:160]})"
-            )
-            sub = Submission(student, p.name, problem=f"{p.name}: {why}")
-        sub.student, sub.path = student, p
-        sub.notes = id_notes + sub.notes
-        sub.problem = id_problem or sub.problem
-        found.setdefault(student, []).append(sub)
-    out = []
-    for student, subs in sorted(found.items()):
-        subs.sort(key=lambda s: (s.nb is not None, s.mtime))  # prefer readable notebooks, then newest
-        chosen = subs[-1]
-        for s in subs[:-1]:
+def _read_entry(p: Path, folder: Path, who: Who, assignment: str, nb_name: str) -> Submission:
+    """The submission in one top-level entry; a file we cannot read fails alone, with its reason."""
+    try:
+        if p.is_dir():
+            return _from_folder(p, folder, assignment, nb_name)
+        if p.suffix == ".ipynb":
+            return _from_file(p, folder, who.student, nb_name)
+        if p.suffix == ".zip":
+            return _from_zip(p, who.student, nb_name)
+        return Submission(who.student, p.name, problem=f"{shown(p.name)} is not a notebook (.ipynb or .zip)")
+    except Exception as e:  # noqa: BLE001 -- a file we cannot read fails alone
+        why = (
+            "not a valid zip file"
+            if isinstance(e, zipfile.BadZipFile)
+            else f"unreadable ({type(e).__name__}: {str(e)[:160]})"
+        )
+        return Submission(who.student, p.name, problem=f"{shown(p.name)}: {why}")
+
+
+def _choose(student: str, subs: list[Submission], sources: list[str]) -> Submission:
+    """One student's submission. From one source (one LMS id, the files named by student, nbgrader's
+    folder): the readable notebook handed in last, the others listed in a note. From several sources:
+    none is preferred; the student's row names them all for the TA to decide."""
+    if len(set(sources)) > 1:
+        for s in subs:
             s.discard()
-        if not re.match(STUDENT_ID, student):
-            chosen.problem = chosen.problem or f"{chosen.origin}: cannot tell the student id from the file name"
-        if len(subs) > 1:
-            chosen.notes.append(
-                f"{len(subs)} submissions found ({', '.join(s.origin for s in subs)}); graded {chosen.origin}"
-            )
-        out.append(chosen)
+        places = "; ".join(f"{shown(s.origin)} ({src})" for s, src in zip(subs, sources, strict=True))
+        return Submission(
+            student,
+            ", ".join(s.origin for s in subs),
+            problem=f"{len(subs)} submissions from different places ({places}): graded none; "
+            f"keep the one that is theirs and grade again (--student {shown(student)})",
+            notes=sorted({n for s in subs for n in s.notes}),
+        )
+    subs.sort(key=lambda s: (s.nb is not None, s.mtime))  # prefer readable notebooks, then the newest
+    chosen = subs[-1]
+    for s in subs[:-1]:
+        s.discard()
+    if not re.match(STUDENT_ID, student):
+        chosen.problem = chosen.problem or f"{shown(chosen.origin)}: cannot tell the student id from the file name"
+    if len(subs) > 1:
+        chosen.notes.append(
+            f"{len(subs)} submissions found ({', '.join(shown(s.origin) for s in subs)}); graded {shown(chosen.origin)}"
+        )
+    return chosen
+
+
+def _entries(folder: Path, roster: Roster | None) -> list[tuple[Path, Who]]:
+    """The top-level entries worth reading, each with whose it is. Hidden files, ``__MACOSX`` and links are
+    left out, unless an LMS named them (a student whose name starts with ``.`` or ``_``)."""
+    out, clean = [], set()
+    for p in sorted(folder.iterdir()):
+        if p.is_symlink():
+            continue
+        who = student_for(p.name, roster, folder=p.is_dir())
+        if (p.name.startswith(".") or p.name.startswith("__")) and who.source in NOT_LMS:
+            continue
+        out.append((p, who))
+        if who.problem is None:
+            clean.add(who.student)
+    taken = clean | (set(roster.by_id) if roster is not None else set())
+    for _, who in out:  # an entry graded for no one never shares a row with a student's own submission
+        if who.problem is not None and who.student in taken:
+            who.student = f"unmatched-{who.student}"
+    return out
+
+
+def collect(folder: Path, assignment: str, nb_name: str, roster: Roster | None = None) -> list[Submission]:
+    """Submissions found in ``folder``, one per student (see the module docstring).
+
+    Example:
+        >>> # collect(Path("downloads"), "01_hw0_warmup", "01_hw0_warmup.ipynb", Roster.read(Path("roster.csv")))
+    """
+    folder = Path(folder)
+    found: dict[str, list[tuple[Submission, str]]] = {}
+    names: dict[str, set[str]] = {}  # a name in the LMS download -> the students it was mapped to
+    unclear: dict[str, list[str]] = {}  # a student -> unclear entries that may be theirs
+    for p, who in _entries(folder, roster):
+        if who.name is not None:
+            names.setdefault(who.name.lower(), set()).add(who.student)
+        for sid in who.maybe:
+            unclear.setdefault(sid, []).append(shown(p.name))
+        sub = _read_entry(p, folder, who, assignment, nb_name)
+        sub.student, sub.path = who.student, p
+        sub.notes = who.notes + sub.notes
+        sub.problem = who.problem or sub.problem
+        found.setdefault(who.student, []).append((sub, who.source))
+    out = [
+        _choose(student, [s for s, _ in pairs], [src for _, src in pairs]) for student, pairs in sorted(found.items())
+    ]
+    for sub in out:
+        if sub.student in unclear:
+            sub.notes.append(f"a file graded for no one may be theirs too: {', '.join(unclear[sub.student])}")
     for ids in names.values():
         if len(ids) > 1:
             for sub in out:

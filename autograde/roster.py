@@ -1,55 +1,131 @@
 """Who is who: student ids from LMS bulk downloads, and a roster that maps them to the course's ids.
 
-LMS downloads name files after the student's *name* plus numeric ids, so two students with the
-same name differ only in those ids. The patterns (as nbgrader's ``zip_collect`` takes a named
-regular expression per LMS):
+An LMS names each file or folder of a download after the student's *name* (which the student can
+often choose) plus numeric ids (which only the LMS writes). Only the ids say who handed a file in, so
+the patterns anchor on what the LMS writes, never on what a student can type:
 
-=========  =====================================================  ===================================
-LMS        file or folder name                                    groups
-=========  =====================================================  ===================================
-Canvas     ``smithjane_LATE_12345_67890_hw0.ipynb``               name, LATE (optional), user id
-                                                                  (``lms_id``), submission id, file
-Moodle     ``Jane Smith_12345_assignsubmission_file_`` (folder)   name, participant id (``lms_id``)
-           or ``Jane Smith_12345_assignsubmission_file_hw0.ipynb``
-=========  =====================================================  ===================================
+=========  ============================================================  ===============================
+LMS        what it writes                                                read as
+=========  ============================================================  ===============================
+Canvas     ``<name>[_LATE]_<user id>_<attachment id>_<file name>``,       name, LATE, user id
+           e.g. ``smithjane_LATE_12345_67890_hw0.ipynb``                  (``lms_id``), file
+Moodle     ``<full name>_<participant id>_assignsubmission_<plugin>``     name, participant id
+           (a folder, ``_`` at the end in older Moodles) or the same       (``lms_id``)
+           plus ``_<file name>`` (a file)
+=========  ============================================================  ===============================
+
+What the LMS guarantees, and what is read from it:
+
+- Canvas (``ContentZipper``) keeps only letters, digits and ``_`` of the lower-cased sortable name
+  (``Smith, Jane`` -> ``smithjane``), then ``LATE`` if late, the user id, the attachment id and the
+  original file name (``/ \\ : * ? " < > |`` replaced by ``_``). Ids are ASCII digits with no leading
+  zero. The name and the file name are the student's: both can hold ``_12345_67890_``, so every place
+  where ``_<user id>_<attachment id>_`` can stand is tried. When all readings agree on the user id the
+  file is that user's; when they name different users (a student who uploads
+  ``smithjane_LATE_12345_67890_hw0.ipynb``, or whose name reads ``smithjane_12345_67890_x``), the file
+  is **unclear**: graded for no one and reported for the TA, whoever the roster knows.
+- Moodle replaces ``_`` by a space in the full name; the folder ends with the fixed
+  ``_<participant id>_assignsubmission_<plugin>``, so a folder is read from its **end** (the last
+  occurrence, which a name cannot fake). A file (Moodle's older "all in one folder" download) is
+  ``..._assignsubmission_<plugin>_<file name>``: every occurrence is tried, as for Canvas.
+- Ids are ASCII digits only: ``١٢٣٤٥`` or ``１２３４５`` (which Python's ``int`` would read as 12345)
+  never match.
 
 A roster (CSV with the columns ``id,name,email,lms_id``, optionally ``extension_hours``) maps an
-``lms_id`` to the course's student id (nbgrader's). Without a roster the id is the name and the
-LMS id (``smithjane-12345``), so two Jane Smiths are two students. With a roster, a file whose
-LMS id is not in it is reported ("matches no one in the roster") instead of graded under a guess.
+``lms_id`` to the course's student id (nbgrader's); only the LMS id is looked up, never a name. Without
+a roster the id is the name and the LMS id (``smithjane-12345``), so two Jane Smiths are two students.
+With a roster, a file whose LMS id is not in it is reported ("matches no one in the roster") instead of
+graded under a guess.
 
 Example:
     >>> lms_name("smithjane_LATE_12345_67890_01_hw0_warmup.ipynb")
-    ('canvas', 'smithjane', '12345', True)
-    >>> lms_name("Jane Smith_4711_assignsubmission_file_")
-    ('moodle', 'Jane Smith', '4711', False)
+    LmsName(lms='canvas', name='smithjane', lms_id='12345', late=True)
+    >>> lms_name("Jane Smith_4711_assignsubmission_file_", folder=True)
+    LmsName(lms='moodle', name='Jane Smith', lms_id='4711', late=False)
 """
 
 from __future__ import annotations
 
 import csv
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-CANVAS = re.compile(r"^(?P<name>[A-Za-z0-9\-]+?)(?P<late>_LATE)?_(?P<lms_id>\d+)_(?P<sub_id>\d+)_(?P<file>.+)$")
-MOODLE = re.compile(r"^(?P<name>[^_/]+?)_(?P<lms_id>\d+)_assignsubmission_(?:file|onlinetext)_(?P<file>.*)$")
+# Canvas: _<user id>_<attachment id>_ (ASCII digits, no leading zero), tried at every place.
+CANVAS_IDS = re.compile(r"(?=_([1-9][0-9]*)_([1-9][0-9]*)_(.))", re.S)
+CANVAS_NAME = re.compile(r"\w*")  # what Canvas keeps of a name: letters, digits (any script) and _
+# Moodle: a folder ends with the fixed suffix; a file holds it somewhere before the file name.
+MOODLE_FOLDER = re.compile(r"^(?P<name>.*)_(?P<lms_id>[0-9]+)_assignsubmission_[a-z][a-z0-9]*_?$", re.S)
+MOODLE_IDS = re.compile(r"(?=_([0-9]+)_assignsubmission_[a-z][a-z0-9]*_(.))", re.S)
 
 
-def lms_name(name: str) -> tuple[str, str, str, bool] | None:
-    """(lms, student's name, lms id, marked late) of an LMS download's file or folder name, or None."""
-    m = CANVAS.match(name)
+@dataclass(frozen=True)
+class LmsName:
+    """One reading of a download's name: which LMS, the student's name, the LMS's id, marked late."""
+
+    lms: str
+    name: str
+    lms_id: str
+    late: bool = False
+
+
+def lms_names(entry: str, folder: bool = False) -> list[LmsName]:
+    """Every reading of ``entry`` (a file or, with ``folder``, a folder name) as an LMS download, left to
+    right; one for an ordinary download, several when text a student typed looks like ids, none when it
+    is no LMS's.
+
+    Example:
+        >>> [r.lms_id for r in lms_names("evil_555_999_smithjane_LATE_12345_67890_hw0.ipynb")]
+        ['555', '12345']
+    """
+    m = MOODLE_FOLDER.match(entry) if folder else None
     if m:
-        return "canvas", m["name"], m["lms_id"], bool(m["late"])
-    m = MOODLE.match(name)
-    if m:
-        return "moodle", m["name"], m["lms_id"], False
-    return None
+        return [LmsName("moodle", m["name"], m["lms_id"])]
+    out = []
+    for m in CANVAS_IDS.finditer(entry):
+        head = entry[: m.start()]
+        late = head.lower() == "late" or head[-5:].lower() == "_late"  # Canvas wrote LATE, older ones late
+        name = head[:-5] if late and len(head) > 4 else "" if late else head
+        if CANVAS_NAME.fullmatch(name):
+            out.append(LmsName("canvas", name, m[1], late))
+    if not out and not folder:
+        for m in MOODLE_IDS.finditer(entry):
+            out.append(LmsName("moodle", entry[: m.start()], m[1]))
+    return out
+
+
+def lms_name(entry: str, folder: bool = False) -> LmsName | None:
+    """The one reading of ``entry`` as an LMS download; None when it is none, or unclear (readings that
+    name different ids).
+
+    Example:
+        >>> lms_name("bob_hw0_final.ipynb") is None
+        True
+    """
+    found = lms_names(entry, folder)
+    return found[0] if found and len({r.lms_id for r in found}) == 1 else None
 
 
 def slug(name: str) -> str:
-    """A student's name as an id nbgrader accepts (letters, digits, . - _)."""
-    return re.sub(r"[^A-Za-z0-9.\-]+", "-", name).strip("-").lower() or "student"
+    """A student's name as an id nbgrader accepts (letters, digits, . - _).
+
+    Example:
+        >>> slug("Jane Smith")
+        'jane-smith'
+    """
+    return re.sub(r"[^A-Za-z0-9.\-]+", "-", name).strip("-.").lower() or "student"
+
+
+def shown(text: str, limit: int = 160) -> str:
+    """``text`` (a file name, an id) as it is safe to print: control and invisible characters (escape
+    sequences, carriage returns, right-to-left overrides) written as ``\\xNN``/``\\uNNNN``, cut at ``limit``.
+
+    Example:
+        >>> print(shown("a\\rb"))
+        a\\x0db
+    """
+    out = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}" for c in text)
+    return out if len(out) <= limit else out[: limit - 3] + "..."
 
 
 @dataclass
@@ -90,19 +166,57 @@ class Roster:
         return cls(people)
 
 
-def student_for(entry: str, roster: Roster | None) -> tuple[str, list[str], str | None]:
-    """(student id, notes, problem) of a top-level entry of the submissions folder."""
-    found = lms_name(entry)
-    if found is None:
-        sid = Path(entry).stem.split("_")[0] if "." in entry else entry
-        if roster is not None and sid not in roster.by_id:
-            return sid, [], f"{entry} matches no one in the roster"
-        return sid, [], None
-    lms, name, lms_id, late = found
-    notes = [f"marked LATE by {lms.title()}"] if late else []
+NOT_LMS = ("nbgrader folder", "files named by student")  # the sources of entries no LMS named
+
+
+@dataclass
+class Who:
+    """Whose an entry of the submissions folder is: the student id, where it came from (``source``: two
+    entries of one student from different sources are never ranked against each other), notes, the
+    problem that stops it from being graded, and the ids of students an unclear entry may belong to."""
+
+    student: str
+    source: str
+    notes: list[str] = field(default_factory=list)
+    problem: str | None = None
+    maybe: list[str] = field(default_factory=list)
+    name: str | None = None  # the student's name in the LMS download, if it is one
+
+
+def student_for(entry: str, roster: Roster | None, folder: bool = False) -> Who:
+    """Whose ``entry`` (a top-level file or folder of the submissions folder) is.
+
+    Example:
+        >>> student_for("smithjane_12345_67890_hw0.ipynb", None).student
+        'smithjane-12345'
+    """
+    readings = lms_names(entry, folder)
+    if not readings:
+        sid = entry if folder else Path(entry).stem.split("_")[0]
+        problem = (
+            f"{shown(entry)} matches no one in the roster" if roster is not None and sid not in roster.by_id else None
+        )
+        return Who(sid, "nbgrader folder" if folder else "files named by student", problem=problem)
+    lms = readings[0].lms.title()
+    ids = sorted({r.lms_id for r in readings}, key=int)
+    if len(ids) > 1:
+        people = [roster.by_lms[i].id for i in ids if roster is not None and i in roster.by_lms]
+        return Who(
+            "unclear-" + "-".join(ids),
+            f"{lms} (unclear)",
+            problem=f"{shown(entry)}: cannot tell whose file this is: its name reads as {lms} id "
+            + " or ".join(ids)
+            + (f" (in the roster: {', '.join(people)})" if people else "")
+            + "; graded for no one (a name or file name a student typed holds ids): check with the LMS",
+            maybe=people,
+        )
+    r = next(x for x in readings if x.late) if any(x.late for x in readings) else readings[0]
+    notes = [f"marked LATE by {lms}"] if r.late else []
+    source = f"{lms} id {r.lms_id}"
     if roster is None:
-        return f"{slug(name)}-{lms_id}", notes, None
-    person = roster.by_lms.get(lms_id)
+        return Who(f"{slug(r.name)}-{r.lms_id}", source, notes, name=r.name)
+    person = roster.by_lms.get(r.lms_id)
     if person is None:
-        return f"{slug(name)}-{lms_id}", notes, f"{entry} ({lms.title()} id {lms_id}) matches no one in the roster"
-    return person.id, notes, None
+        why = f"{shown(entry)} ({lms} id {r.lms_id}) matches no one in the roster"
+        return Who(f"{slug(r.name)}-{r.lms_id}", source, notes, why, name=r.name)
+    return Who(person.id, source, notes, name=r.name)
