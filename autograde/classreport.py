@@ -12,12 +12,29 @@ Example (after ``make grade``):
 
 from __future__ import annotations
 
+import re
 import zipfile
 from collections import Counter
 from pathlib import Path
 
 from autograde.job import Assignment
 from autograde.report import Result
+from autograde.roster import shown
+
+# Markdown's and HTML's markup characters; ``_`` only where it can start or end emphasis (not in erin_k).
+_MD_SPECIAL = re.compile(r"([\\`*{}\[\]<>()#+!|~&$]|(?<![^\W_])_|_(?![^\W_]))")
+
+
+def md_text(text: str) -> str:
+    """``text`` (a student id, a problem naming a file) as literal Markdown text: one line, every
+    character Markdown or HTML would read as markup backslash-escaped, so a name like
+    ``<img src=x onerror=...>`` or ``[x](javascript:...)`` shows as typed.
+
+    Example:
+        >>> print(md_text("a_b _c <i>"))
+        a_b \\_c \\<i\\>
+    """
+    return _MD_SPECIAL.sub(r"\\\1", shown(" ".join(text.split()), limit=1000))
 
 
 def pass_rates(a: Assignment, results: list[Result]) -> dict[str, float]:
@@ -51,7 +68,7 @@ def class_report(a: Assignment, results: list[Result], out: Path) -> tuple[Path,
     plt.close(fig)
     md = out / f"report_{a.name}.md"
     lines = [
-        f"# {a.name}: how the class did",
+        f"# {md_text(a.name)}: how the class did",
         "",
         f"![scores and pass rates]({png.name})",
         "",
@@ -61,13 +78,15 @@ def class_report(a: Assignment, results: list[Result], out: Path) -> tuple[Path,
         "| test | points | passed |",
         "|---|---|---|",
     ]
-    lines += [f"| {g} | {a.cells[g].points:g} | {100 * rates[g]:.0f}% |" for g in order]
+    lines += [f"| {md_text(g)} | {a.cells[g].points:g} | {100 * rates[g]:.0f}% |" for g in order]
     failed = [r for r in results if r.problem]
     reasons = Counter(r.problem.split(":")[0] if r.problem else "" for r in failed)
     lines += ["", f"## Submissions that could not be graded ({len(failed)})", ""]
-    lines += [f"- {r.student}: {r.problem}" for r in sorted(failed, key=lambda r: r.student)] or ["none"]
+    lines += [f"- {md_text(r.student)}: {md_text(r.problem)}" for r in sorted(failed, key=lambda r: r.student)] or [
+        "none"
+    ]
     if reasons:
-        lines += ["", "Most common: " + "; ".join(f"{k} ({n})" for k, n in reasons.most_common(3))]
+        lines += ["", "Most common: " + "; ".join(f"{md_text(k)} ({n})" for k, n in reasons.most_common(3))]
     md.write_text("\n".join(lines) + "\n")
     return png, md
 
