@@ -13,7 +13,7 @@ import pytest
 from autograde import grade as G
 from autograde.late import LatePolicy
 from autograde.mock_submissions import filled, load
-from autograde.roster import lms_name
+from autograde.roster import LmsName, lms_name
 
 A = "01_hw0_warmup"
 DUE = datetime(2026, 12, 1, 23, 59, tzinfo=UTC)
@@ -24,14 +24,27 @@ DUE = datetime(2026, 12, 1, 23, 59, tzinfo=UTC)
     [
         ("smithjane_12345_67890_01_hw0_warmup.ipynb", ("canvas", "smithjane", "12345", False)),
         ("smithjane_LATE_23456_78901_hw0.zip", ("canvas", "smithjane", "23456", True)),
-        ("Jane Smith_4711_assignsubmission_file_", ("moodle", "Jane Smith", "4711", False)),
+        ("LATE_23456_78901_hw0.zip", ("canvas", "", "23456", True)),  # a name Canvas kept nothing of
+        ("jänesmith_23456_78901_hw0.zip", ("canvas", "jänesmith", "23456", False)),
+        ("Jane Smith_4711_assignsubmission_file_/", ("moodle", "Jane Smith", "4711", False)),
+        ("Jane Smith_4711_assignsubmission_onlinetext/", ("moodle", "Jane Smith", "4711", False)),
         ("Jane Smith_4711_assignsubmission_file_hw0.ipynb", ("moodle", "Jane Smith", "4711", False)),
+        (
+            "Jane_Smith_1_assignsubmission_file_x_4711_assignsubmission_file_/",
+            ("moodle", "Jane_Smith_1_assignsubmission_file_x", "4711", False),
+        ),
         ("alice.ipynb", None),
         ("bob_hw0_final.ipynb", None),
+        ("smithjane_012345_67890_hw0.ipynb", None),  # Canvas ids have no leading zero
+        ("smithjane_１２３４５_67890_hw0.ipynb", None),  # full-width digits are no id
+        ("x_555_999_smithjane_LATE_12345_67890_hw0.ipynb", None),  # two users: unclear
+        ("smithjane_12345_67890_x_555_999_hw0.ipynb", None),
+        ("Jane Smith_4711_assignsubmission_file_x_5_assignsubmission_file_hw0.ipynb", None),
     ],
 )
 def test_lms_names(name, expected):
-    assert lms_name(name) == expected
+    folder = name.endswith("/")
+    assert lms_name(name.rstrip("/"), folder=folder) == (LmsName(*expected) if expected else None)
 
 
 def test_late_policies():
