@@ -27,6 +27,7 @@ from autograde import export
 from autograde import grade as G
 from autograde.collect import collect
 from autograde.mock_submissions import filled, load
+from autograde.roster import Person, Roster
 from autograde.sheets import FORMULA_START
 
 A = "01_hw0_warmup"
@@ -261,3 +262,29 @@ def test_without_a_roster_a_name_is_never_another_students_id(tmp_path):
     finally:
         for s in subs.values():
             s.discard()
+
+
+def test_a_file_outside_the_roster_never_shares_a_row_with_a_roster_student(tmp_path):
+    """Canvas user 42, not on the roster, whose name reads "evil": without a guard the unmatched file's
+    label "evil-42" is the roster id of another student, and its newer notebook would replace theirs."""
+    source, release = load(A)
+    _write(tmp_path / f"someone_1_8_{NB}", _nb(source, release, True, "OWN"), 0)
+    _write(tmp_path / f"evil_42_9_{NB}", _nb(source, release, False, "EVIL"), 1)
+    roster = Roster([Person("evil-42", "Some One", "s@uni.example", "1")])
+    subs = {s.student: s for s in collect(tmp_path, A, NB, roster)}
+    try:
+        assert subs["evil-42"].problem is None and subs["evil-42"].nb["cells"][-1]["source"] == "OWN"
+        assert "matches no one in the roster" in subs["unmatched-evil-42"].problem
+    finally:
+        for s in subs.values():
+            s.discard()
+
+
+def test_export_keeps_a_negative_figure_a_number_and_escapes_the_same_text(tmp_path):
+    grades = {"-2": export.FinalGrade("-2", score=3, manual=0, penalty=-2, max_score=8)}  # a bonus: -2 points off
+    export.write_grades(tmp_path / "p.csv", "hw", grades, "plain")
+    [header, row] = list(csv.reader(open(tmp_path / "p.csv", newline="", encoding="utf-8")))
+    got = dict(zip(header, row, strict=True))
+    assert got["id"] == "'-2" and got["late_penalty"] == "-2" and got["final"] == "5"
+    export.write_grades(tmp_path / "c.csv", "=SUM(A1)", grades, "canvas")
+    assert list(csv.reader(open(tmp_path / "c.csv", newline="", encoding="utf-8")))[0][5] == "'=SUM(A1)"
