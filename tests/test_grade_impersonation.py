@@ -42,6 +42,7 @@ ROSTER = [  # id, name, email, lms_id
     ("m4", "Mal Four", "m4@uni.example", "5555"),
     ("m5", "Mal Five", "m5@uni.example", "5556"),
     ("m7", "Mal Seven", "m7@uni.example", "559"),
+    ("m8", "Mal Eight", "m8@uni.example", "561"),
     ("olate", "O Late", "o@uni.example", "560"),
     ("dotdot", "..", "dd@uni.example", "5557"),
     ("carol", "Carol Carol", "carol@uni.example", "777"),
@@ -93,6 +94,9 @@ def _download(subs, source, release) -> None:
         f"Bob Jones_1234_assignsubmission_file_x_5556_assignsubmission_file_{NB}": (empty("M5"), 1),
         # m7: "_LATE_" and Alice's ids in the name
         f"smithalice_late_12345_67890_x_559_995_{NB}": (empty("M7"), 1),
+        # m8 uploads "../../smithalice_12345_67890_<notebook>" (Canvas writes each / as _): a name
+        # holding "." is no Canvas name, so the file can only be m8's
+        f"maleight_561_994_.._.._smithalice_12345_67890_{NB}": (empty("M8"), 1),
         # an honest name ending in "_late" (Canvas's LATE marker is read, the id stays 560)
         f"o_late_560_996_{NB}": (full("OLATE"), 0),
         # two sources for carol and for dave; two files of one source for erin (the newer is graded)
@@ -152,7 +156,11 @@ def test_victims_keep_their_notebook_and_score(batch):
 
 def test_canvas_names_and_file_names_holding_ids_are_graded_for_no_one(batch):
     results, _, _, _ = batch
-    for label, attacker in (("unclear-555-12345", "m1"), ("unclear-556-12345", "m2"), ("unclear-559-12345", "m7")):
+    for label, attacker in (
+        ("unclear-555-12345", "m1"),
+        ("unclear-556-12345", "m2"),
+        ("unclear-559-12345", "m7"),
+    ):
         r = results[label]
         assert r.total == 0 and "cannot tell whose file this is" in r.problem and "alice" in r.problem
         assert attacker in r.problem and attacker not in results
@@ -172,6 +180,7 @@ def test_lookalike_digits_dots_and_late_in_names_stay_their_owners(batch):
     results, out, _, _ = batch
     assert (results["m3"].total, results["m3"].problem) == (0, None) and _marker(out, "m3") == "M3"
     assert (results["dotdot"].total, results["dotdot"].problem) == (8, None) and _marker(out, "dotdot") == "DOTDOT"
+    assert (results["m8"].total, results["m8"].problem) == (0, None) and _marker(out, "m8") == "M8"
     assert results["olate"].total == 8 and "marked LATE by Canvas" in results["olate"].notes
 
 
