@@ -155,12 +155,11 @@ def _secret_order(n: int) -> tuple[torch.Tensor, torch.Generator]:
 def _logits(model, data: ImageData, order: torch.Tensor, batch_size: int) -> torch.Tensor:
     """The model's logits for every image of ``data`` (row i: image i), shown in ``order``, in batches."""
     k = len(data.classes)
-    mean = torch.tensor(data.mean).view(1, -1, 1, 1)
-    std = torch.tensor(data.std).view(1, -1, 1, 1)
+    images = _normalized(data)
     out = torch.empty(len(data), k, dtype=torch.float64)
     for start in range(0, len(data), batch_size):
         idx = order[start : start + batch_size]
-        x = (data.images[idx].float().div_(255) - mean) / std
+        x = images[idx]
         try:
             y = model(x)
         except Exception as e:
@@ -174,6 +173,13 @@ def _logits(model, data: ImageData, order: torch.Tensor, batch_size: int) -> tor
             )
         out[idx] = y.detach().real.to(torch.float64)
     return out
+
+
+def _normalized(data: ImageData) -> torch.Tensor:
+    """All images normalized at once: an image is the same bits in whichever batch it is sent."""
+    mean = torch.tensor(data.mean).view(1, -1, 1, 1)
+    std = torch.tensor(data.std).view(1, -1, 1, 1)
+    return (data.images.float() / 255 - mean) / std
 
 
 def _disagreements(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
