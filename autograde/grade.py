@@ -64,7 +64,7 @@ class Worker:
     def __init__(self, backend: str, lim: dict, a: Assignment, log: Path, trusted_env: dict):
         self.a, self.lim, self.log = a, lim, log
         self.student = StudentZygote(backend, lim, log)
-        self.trusted = TrustedZygote(log, trusted_env)
+        self.trusted = TrustedZygote(log, trusted_env, lim["trusted_memory_mb"])
 
     def grade(self, sub: Submission) -> Result:
         t = time.monotonic()

@@ -47,6 +47,7 @@ LIMITS = {
     "cell": 60,  # seconds of wall time for one student cell, or one test's calls
     "notebook": 600,  # seconds of wall time for the whole notebook
     "memory_mb": 2048,  # address space a student's process may add to the zygote's
+    "trusted_memory_mb": 2048,  # address space the trusted test runner may add to what torch takes at its start
     "tmp_mb": 256,  # size of the sandbox's private /tmp (tmpfs: counts as memory)
     "file_mb": 64,  # largest file a student's process may write
     "output_kb": 512,  # text output kept per notebook (the rest is cut, with a note)

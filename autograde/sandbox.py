@@ -341,15 +341,17 @@ class StudentZygote:
 class TrustedZygote:
     """The trusted test runner of one worker (outside the sandbox; never runs student code)."""
 
-    def __init__(self, log: Path, env: dict | None = None):
-        self.log, self.env = log, env
+    def __init__(self, log: Path, env: dict | None = None, memory_mb: int = LIMITS["trusted_memory_mb"]):
+        self.log, self.env, self.memory_mb = log, env, memory_mb
         self.proc = None
 
     def start(self) -> None:
+        """Start it; once warm it limits its own address space to what it holds then plus ``memory_mb``
+        (``test_runner.main``): a student's answers cannot make it take the machine's memory."""
         self.errf = open(self.log, "ab")
         env = dict(self.env or os.environ, MPLBACKEND="Agg", OMP_NUM_THREADS="1", TQDM_DISABLE="1")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "autograde.test_runner"],
+            [sys.executable, "-m", "autograde.test_runner", "--memory-mb", str(int(self.memory_mb))],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self.errf,

@@ -292,12 +292,27 @@ def warm_up() -> None:
     reach.source_of(("f",), [(0, "import torch as t\ndef f(x):\n    return t.relu(x)")])
 
 
+def limit_memory(memory_mb: int) -> None:
+    """Limit this process (and the children it forks) to its address space now plus ``memory_mb``."""
+    import resource
+
+    try:
+        with open("/proc/self/status") as f:
+            vm = next(int(x.split()[1]) * 1024 for x in f if x.startswith("VmSize:"))
+    except (OSError, StopIteration, ValueError):  # no /proc (not Linux): no limit we could size
+        return
+    mem = vm + int(memory_mb) * 2**20
+    resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
+
+
 def main() -> None:
     os.environ.setdefault("MPLBACKEND", "Agg")
     import matplotlib
 
     matplotlib.use("Agg")
     warm_up()
+    if "--memory-mb" in sys.argv:  # sandbox.TrustedZygote: what it holds now, plus this much
+        limit_memory(int(sys.argv[sys.argv.index("--memory-mb") + 1]))
     rfd, wfd = sys.stdin.fileno(), sys.stdout.fileno()
     sys.stdout = sys.stderr
     wire.send(wfd, {"m": "ready"})

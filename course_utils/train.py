@@ -37,6 +37,7 @@ __all__ = [
     "warmup_cosine",
     "save_checkpoint",
     "load_checkpoint",
+    "unpacked_size",
 ]
 
 
@@ -252,10 +253,14 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, **extra) -> Path:
     return path
 
 
-def load_checkpoint(path: str | os.PathLike, model: nn.Module, map_location: str = "cpu") -> dict:
+def load_checkpoint(
+    path: str | os.PathLike, model: nn.Module, map_location: str = "cpu", max_mb: float | None = None
+) -> dict:
     """Load a checkpoint made by :func:`save_checkpoint` into ``model``; return the extra values.
 
-    Raises a ``FileNotFoundError`` or ``ValueError`` that says what is wrong with the file.
+    Raises a ``FileNotFoundError`` or ``ValueError`` that says what is wrong with the file. With
+    ``max_mb``, a file that unpacks to more than that many megabytes is refused before it is read
+    (a small compressed archive can hold a huge tensor).
 
     Example:
         >>> # extra = load_checkpoint(data_root() / "checkpoints" / "cnn.pt", net)
@@ -263,6 +268,12 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module, map_location: str
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}: train the model and save it first")
+    if max_mb is not None:
+        size = unpacked_size(path)
+        if size > max_mb * 2**20:
+            raise ValueError(
+                f"{path} unpacks to {size / 2**20:,.0f} MB, more than the {max_mb:,.0f} MB a checkpoint may hold"
+            )
     try:
         blob = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:
@@ -274,3 +285,26 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module, map_location: str
     except RuntimeError as e:
         raise ValueError(f"{path} does not fit this model: {e}") from None
     return {k: v for k, v in blob.items() if k != "state_dict"}
+
+
+def unpacked_size(path: str | os.PathLike) -> int:
+    """Bytes ``torch.load`` would unpack from the file at ``path``: the sum of its archive's members
+    as their headers declare them (a file that is not an archive: its own size).
+
+    Example:
+        >>> import tempfile
+        >>> p = Path(tempfile.mkdtemp()) / "w.pt"
+        >>> torch.save({"w": torch.zeros(1000)}, p)
+        >>> unpacked_size(p) > 4000
+        True
+    """
+    import zipfile
+
+    path = Path(path)
+    if not zipfile.is_zipfile(path):
+        return path.stat().st_size
+    try:
+        with zipfile.ZipFile(path) as z:
+            return sum(max(i.file_size, i.compress_size) for i in z.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError) as e:
+        raise ValueError(f"{path} is not a readable checkpoint (a damaged archive: {e})") from None

@@ -51,5 +51,49 @@ def test_every_failure_is_a_checkpoint_error_with_a_reason(tmp_path, case, messa
 def test_wrong_output_shape_is_reported(tmp_path):
     build = lambda: nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 3))  # noqa: E731
     path = save_checkpoint(tmp_path / "m.pt", build())
-    with pytest.raises(CheckpointError, match=r"expected \(5, 10\)"):
+    with pytest.raises(CheckpointError, match=r"expected logits \(5, 10\)"):
         checkpoint_accuracy(path, build, synthetic_dataset("cifar10", "test", n=5))
+
+
+def test_an_answer_that_depends_on_the_order_fails(tmp_path):
+    """A model that answers from how many images it has seen: each image is shown twice, in two orders."""
+    seen = [0]
+
+    class Counting(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(3 * 32 * 32, 10)
+
+        def forward(self, x):
+            labels = (torch.arange(seen[0], seen[0] + len(x)) // 5) % 10
+            seen[0] += len(x)
+            return nn.functional.one_hot(labels, 10).float()
+
+    path = save_checkpoint(tmp_path / "m.pt", Counting())
+    with pytest.raises(CheckpointError, match="got a different class when shown again"):
+        checkpoint_accuracy(path, Counting, synthetic_dataset("cifar10", "test", n=50), batch_size=10)
+
+
+def test_the_order_is_secret_and_new_each_time():
+    from course_utils.grading import _secret_order
+
+    orders = [_secret_order(500)[0] for _ in range(3)]
+    assert not torch.equal(orders[0], orders[1]) and not torch.equal(orders[1], orders[2])
+    assert not torch.equal(orders[0], torch.randperm(500, generator=torch.Generator().manual_seed(0)))
+    assert sorted(orders[0].tolist()) == list(range(500))
+
+
+def test_a_checkpoint_that_unpacks_to_too_much_is_refused_before_it_is_read(tmp_path):
+    import zipfile
+
+    path = tmp_path / "m.pt"
+    save_checkpoint(path, small())
+    with zipfile.ZipFile(path, "a") as z:  # a member of 300 MB of zeros, deflated to a few hundred KB
+        entry = zipfile.ZipInfo("archive/padding")
+        entry.compress_type = zipfile.ZIP_DEFLATED
+        with z.open(entry, "w", force_zip64=True) as f:
+            for _ in range(300):
+                f.write(bytes(1 << 20))
+    assert path.stat().st_size < 5 << 20
+    with pytest.raises(CheckpointError, match="unpacks to 300 MB, more than the 200 MB"):
+        load_model(path, small)
