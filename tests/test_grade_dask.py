@@ -146,6 +146,12 @@ def _security(ca, cert=None, key=None):
 def test_the_cluster_speaks_tls_only_and_serves_certificate_holders(procs):
     from distributed import Client
 
+    from autograde import cluster
+
+    c = procs.certs
+    with cluster.connect(procs.address, cluster.security(*(str(c[k]) for k in ("ca", "client_cert", "client_key")))):
+        pass  # what make grade --tls-ca --tls-cert --tls-key builds reaches the cluster
+
     assert procs.address.startswith("tls://127.0.0.1:"), procs.address
     with Client(procs.address, security=procs.security, set_as_default=False, timeout=20) as c:
         assert len(c.scheduler_info()["workers"]) == 2
@@ -278,6 +284,10 @@ def test_plain_tcp_is_refused_unless_the_network_is_trusted(tmp_path, capsys):
         rc = G.main([A, str(subs), "--out", str(out), "--scheduler", f"tls://127.0.0.1:{port}"])
         err = capsys.readouterr().err
         assert rc == 3 and "TLS needs the course's certificates" in err, err
+        missing = ["--tls-ca", str(tmp_path / "ca.pem"), "--tls-cert", str(tmp_path / "client.pem")]
+        rc = G.main([A, str(subs), "--out", str(out), "--scheduler", f"tls://127.0.0.1:{port}", *missing])
+        err = capsys.readouterr().err
+        assert rc == 3 and f"{tmp_path / 'ca.pem'} is not a file" in err, err
     assert not out.exists(), list(out.rglob("*"))
 
 
