@@ -13,7 +13,8 @@ Grading (``make grade``), one module per step; the security rules and limits are
     job.py            the assignment (nbgrader generate_assignment) and one student's cells to run
     grade.py          the batch: workers, the canary, writing results        (host, trusted)
       cluster.py      the same batch fanned out to Dask workers (--scheduler)
-      localcluster.py a scheduler and Dask workers on this machine (tests, benchmark)
+      clustercerts.py the cluster's CA and certificates (TLS; python -m autograde.clustercerts DIR)
+      localcluster.py a scheduler and Dask workers on this machine over TLS (tests, benchmark)
       late.py         deadlines, extensions and the late policy
       host.py         one student: cells to the student's process, tests to the trusted runner
       sandbox.py      starting the two processes of a worker (bubblewrap, Podman)

@@ -1,4 +1,7 @@
-"""Grading on a Dask cluster: ``make grade ... GRADE_ARGS="--scheduler tcp://HOST:8786"``.
+"""Grading on a Dask cluster: ``make grade ... GRADE_ARGS="--scheduler tls://HOST:8786 --tls-ca ... "``.
+
+Only over TLS with the course's certificates (``clustercerts.py``): whoever reaches a scheduler can run
+code on its workers, so ``connect`` refuses ``tcp://`` unless ``--trusted-network`` says so.
 
 The process that runs ``make grade`` (the coordinator) does what it does without a cluster:
 collects the submissions, runs nbgrader's ``generate_assignment`` and alone writes the gradebook,
@@ -152,19 +155,64 @@ def grade_one(spec: Spec, sub: dict) -> Result:
 # ---- the coordinator's side ----------------------------------------------------------------------
 
 
-def connect(address: str):
-    """A client of the scheduler at ``address`` with at least one worker, or :class:`ClusterUnavailable`."""
+def security(ca: str | None = None, cert: str | None = None, key: str | None = None):
+    """The client's TLS settings: these files, else Dask's configuration (``distributed.comm.tls``).
+
+    >>> security("certs/ca.pem", "certs/client.pem", "certs/client.key")   # doctest: +SKIP
+    """
+    from distributed.security import Security
+
+    if ca or cert or key:
+        if not (ca and cert):
+            raise ClusterUnavailable("TLS needs --tls-ca and --tls-cert (and --tls-key unless the cert holds it)")
+        for f in filter(None, (ca, cert, key)):
+            if not Path(f).is_file():
+                raise ClusterUnavailable(f"TLS: {f} is not a file; nothing was graded or written")
+        return Security(tls_ca_file=ca, tls_client_cert=cert, tls_client_key=key, require_encryption=True)
+    return Security(require_encryption=True)  # the tls_* files of Dask's configuration, if any
+
+
+def _check_address(address: str, sec, trusted_network: bool) -> None:
+    """Refuse a plain-TCP scheduler (anyone who reaches it runs code on the workers) unless trusted."""
+    scheme = address.split("://", 1)[0] if "://" in address else "tcp"
+    if scheme == "tls":
+        if not (sec.tls_ca_file and sec.tls_client_cert):
+            raise ClusterUnavailable(
+                f"{address}: TLS needs the course's certificates: --tls-ca CA.pem --tls-cert client.pem "
+                "--tls-key client.key (python -m autograde.clustercerts DIR makes them; README, "
+                "'Grading on a Dask cluster'); nothing was graded or written"
+            )
+    elif not trusted_network:
+        raise ClusterUnavailable(
+            f"refusing the unencrypted scheduler address {address}: anyone who reaches its port could run "
+            "code on the workers, read the hidden tests and write grades. Use tls://HOST:PORT with the "
+            "course's certificates (--tls-ca, --tls-cert, --tls-key; python -m autograde.clustercerts DIR "
+            "makes them), or, only on a network where every machine is trusted, add --trusted-network; "
+            "nothing was graded or written"
+        )
+
+
+def connect(address: str, sec=None, trusted_network: bool = False):
+    """A client of the scheduler at ``address`` with at least one worker, or :class:`ClusterUnavailable`.
+    ``address`` must be ``tls://`` with ``sec`` (:func:`security`) holding the client certificate, unless
+    ``trusted_network``."""
     try:
         import dask
         from distributed import Client
     except ImportError:
         raise ClusterUnavailable("--scheduler needs Dask: pip install 'dask[distributed]' (requirements.txt)") from None
+    sec = sec if sec is not None else security()
+    _check_address(address, sec, trusted_network)
+    if not address.startswith("tls://"):
+        sec = None  # a trusted network: plain TCP
     try:
-        client = Client(address, timeout=dask.config.get("distributed.comm.timeouts.connect"), set_as_default=False)
+        timeout = dask.config.get("distributed.comm.timeouts.connect")
+        client = Client(address, timeout=timeout, set_as_default=False, security=sec)
     except (OSError, TimeoutError, ValueError) as e:
         raise ClusterUnavailable(
             f"cannot reach the Dask scheduler at {address} ({e}); nothing was graded or "
-            "written. Is `dask scheduler` running there, and its port open to this machine?"
+            "written. Is `dask scheduler` running there, its port open to this machine, and are its "
+            "certificates signed by the same CA as --tls-ca?"
         ) from None
     try:
         client.wait_for_workers(1, timeout=WORKER_WAIT)

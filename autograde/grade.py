@@ -2,7 +2,8 @@
 
     python -m autograde.grade 01_hw0_warmup path/to/submissions
     python -m autograde.grade 01_hw0_warmup folder --workers 2 --db postgresql://user@host/db
-    python -m autograde.grade 01_hw0_warmup folder --scheduler tcp://host:8786     # on Dask workers (cluster.py)
+    python -m autograde.grade 01_hw0_warmup folder --scheduler tls://host:8786 \
+        --tls-ca ca.pem --tls-cert client.pem --tls-key client.key    # on Dask workers, over TLS (cluster.py)
 
 nbgrader is the engine: ``generate_assignment`` fills the gradebook with the assignment's cells and
 checksums, grades go into its Gradebook, so ``nbgrader formgrader`` and ``export`` work afterwards.
@@ -176,14 +177,20 @@ def grade(
     deadline: str | None = None,
     late_policy: str = "none",
     scheduler: str | None = None,
+    security=None,
+    trusted_network: bool = False,
 ) -> list[Result]:
     """Grade every submission in ``submissions`` (or only those of ``students``: the CSV keeps the
     other rows); return one :class:`Result` per student graded. ``scheduler``: grade on the workers
-    of that Dask scheduler (``cluster.py``) instead of here."""
+    of that Dask scheduler (``cluster.py``) instead of here: ``tls://`` with ``security`` (a Dask
+    ``Security`` holding the course's client certificate; default: Dask's configuration), or plain
+    ``tcp://`` only with ``trusted_network``."""
     t0 = time.monotonic()
     if scheduler:
         from autograde import cluster
-    client = cluster.connect(scheduler) if scheduler else None  # first: if unreachable, nothing is written
+    client = (
+        cluster.connect(scheduler, security, trusted_network) if scheduler else None
+    )  # first: if unreachable, nothing is written
     subs: list[Submission] = []
     try:
         out = Path(out)
@@ -357,7 +364,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--deadline", help="due date and time, ISO (2026-12-01T23:59; local time unless a zone is given)")
     p.add_argument("--late-policy", default="none", help="none, zero, P%%/hour or P%%/day (default none)")
     p.add_argument("--data", type=Path, help="folder with the real CIFAR-10 test set (HW3)")
-    p.add_argument("--scheduler", metavar="ADDRESS", help="grade on this Dask scheduler's workers (tcp://HOST:8786)")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="grade on this Dask scheduler's workers (tls://HOST:8786)")
+    p.add_argument("--tls-ca", metavar="PEM", help="--scheduler: the course's CA certificate (autograde.clustercerts)")
+    p.add_argument("--tls-cert", metavar="PEM", help="--scheduler: this machine's client certificate")
+    p.add_argument("--tls-key", metavar="KEY", help="--scheduler: the client certificate's key")
+    p.add_argument(
+        "--trusted-network",
+        action="store_true",
+        help="--scheduler: allow a plain tcp:// scheduler (every machine that reaches it can run code on the workers)",
+    )
     p.add_argument(
         "--synthetic-heldout",
         action="store_true",
@@ -374,7 +389,13 @@ def main(argv: list[str] | None = None) -> int:
     }
     sandbox = "unsafe" if args.unsafe_no_sandbox else args.sandbox
     keys = ("data", "synthetic_heldout", "students", "roster", "deadline", "late_policy", "scheduler")
+    keys += ("trusted_network",)
     try:
+        sec = None
+        if args.scheduler:
+            from autograde import cluster
+
+            sec = cluster.security(args.tls_ca, args.tls_cert, args.tls_key)
         grade(
             args.assignment,
             args.submissions,
@@ -383,6 +404,7 @@ def main(argv: list[str] | None = None) -> int:
             args.workers,
             sandbox,
             lim,
+            security=sec,
             **{k: getattr(args, k) for k in keys},
         )
     except (SandboxUnavailable, CanaryFailed, ClusterUnavailable) as e:

@@ -3,10 +3,11 @@
 :class:`LocalProcesses` starts the real ``dask scheduler`` and N ``dask worker`` processes (one
 thread each, no nanny, each in its own process group, so that killing one really loses that worker),
 from the repository root with it on ``PYTHONPATH``, as on a grading machine (README, "Grading on a
-Dask cluster")::
+Dask cluster"), over TLS with certificates made for it in ``folder/certs`` (any local user can reach a
+loopback port), the dashboard off::
 
     with LocalProcesses(2, tmp / "cluster") as procs:
-        grade(assignment, submissions, scheduler=procs.address)
+        grade(assignment, submissions, scheduler=procs.address, security=procs.security)
 """
 
 from __future__ import annotations
@@ -19,10 +20,15 @@ import sys
 import time
 from pathlib import Path
 
+from autograde.clustercerts import make_certs
 from autograde.grade import ClusterUnavailable
 from autograde.job import REPO
 
-WORKER_ARGS = ("--nworkers", "1", "--nthreads", "1", "--no-nanny")
+WORKER_ARGS = ("--nworkers", "1", "--nthreads", "1", "--no-nanny", "--host", "127.0.0.1")
+# Without a dashboard, Dask still serves HTTP pages (worker logs, task counts, metrics) to anyone, on
+# every interface: here on loopback only, and serving nothing.
+HTTP = ("--no-dashboard", "--dashboard-address", "127.0.0.1:0")
+NO_ROUTES = {f"DASK_DISTRIBUTED__{who}__HTTP__ROUTES": "[]" for who in ("SCHEDULER", "WORKER")}
 
 
 class LocalProcesses:
@@ -30,12 +36,22 @@ class LocalProcesses:
 
     def __init__(self, n: int, folder: Path, timeout: float = 120):
         from distributed import Client
+        from distributed.security import Security
 
         folder.mkdir(parents=True, exist_ok=True)
         self.folder, self.workers, info = folder, [], folder / "scheduler.json"
-        self.scheduler = self._start(
-            "scheduler", "scheduler", "--host", "127.0.0.1", "--port", "0", "--scheduler-file", str(info)
+        info.unlink(missing_ok=True)  # a last run's: its address is gone
+        self.certs = make_certs(folder / "certs")
+        c = self.certs
+        self.tls = ("--tls-ca-file", str(c["ca"]), "--tls-cert", str(c["node_cert"]), "--tls-key", str(c["node_key"]))
+        self.security = Security(
+            tls_ca_file=str(c["ca"]),
+            tls_client_cert=str(c["client_cert"]),
+            tls_client_key=str(c["client_key"]),
+            require_encryption=True,
         )
+        where = ("--host", "127.0.0.1", "--port", "0", "--scheduler-file", str(info))
+        self.scheduler = self._start("scheduler", "scheduler", "--protocol", "tls", *self.tls, *where)
         end = time.monotonic() + timeout
         while not info.exists() and time.monotonic() < end and self.scheduler.poll() is None:
             time.sleep(0.2)
@@ -45,18 +61,18 @@ class LocalProcesses:
         self.address = json.loads(info.read_text())["address"]
         for i in range(n):
             where = ("--name", f"w{i}", "--local-directory", str(folder / f"w{i}"))
-            self.workers.append(self._start("worker", f"w{i}", self.address, *WORKER_ARGS, *where))
-        with Client(self.address, set_as_default=False) as c:
-            c.wait_for_workers(n, timeout=timeout)
+            self.workers.append(self._start("worker", f"w{i}", self.address, *WORKER_ARGS, *self.tls, *where))
+        with Client(self.address, set_as_default=False, security=self.security) as client:
+            client.wait_for_workers(n, timeout=timeout)
 
     def _start(self, what: str, name: str, *args: str) -> subprocess.Popen:
         path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
-        cmd = [sys.executable, "-m", f"distributed.cli.dask_{what}", *args, "--no-dashboard"]
+        cmd = [sys.executable, "-m", f"distributed.cli.dask_{what}", *args, *HTTP]
         with open(self.folder / f"{name}.log", "ab") as log:
             return subprocess.Popen(
                 cmd,
                 cwd=REPO,
-                env=dict(os.environ, PYTHONPATH=path),
+                env=dict(os.environ, PYTHONPATH=path, **NO_ROUTES),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,

@@ -9,9 +9,9 @@ second process: wall time in test cells spent in the trusted runner (its own wor
 against the time spent waiting for the student's process.
 
 With ``--dask-workers 1,2`` the same batch is also graded on a Dask cluster on this machine (a
-scheduler and N single-threaded worker processes started for each N, ``make grade --scheduler``):
-end to end, the grading time per student on a worker, and the coordinator's writing time per student
-(the one part that does not spread over workers).
+scheduler and N single-threaded worker processes started for each N, over TLS with certificates made for it,
+``make grade --scheduler``): end to end, the grading time per student on a worker, and the
+coordinator's writing time per student (the one part that does not spread over workers).
 
     python benchmarks/grade_throughput.py                         # 60 submissions of HW1 (or HW0)
     python benchmarks/grade_throughput.py 01_hw0_warmup -n 30 --workers 2
@@ -97,7 +97,14 @@ def on_dask(assignment: str, subs: Path, tmp: Path, n_workers: int) -> dict:
     try:
         with LocalProcesses(n_workers, tmp / f"dask{n_workers}") as procs:
             t = time.perf_counter()
-            results = G.grade(assignment, subs, out=tmp / f"out-dask{n_workers}", scheduler=procs.address, quiet=True)
+            results = G.grade(
+                assignment,
+                subs,
+                out=tmp / f"out-dask{n_workers}",
+                scheduler=procs.address,
+                security=procs.security,
+                quiet=True,
+            )
             took = time.perf_counter() - t
     finally:
         G._write_student = write

@@ -5,8 +5,12 @@ nanny) on this machine, grades 40 generated HW1 submissions through them into a 
 PostgreSQL server (``test_grade_postgres.py``'s), kills one worker (SIGKILL to its process group)
 while it grades, after 10 students were written, and checks that the gradebook, read with
 nbgrader's ``Gradebook``, equals a local run's into SQLite, student by student and test by test,
-with every student written exactly once. A fast test: an unreachable scheduler fails with a clear
-message and writes nothing.
+with every student written exactly once. The cluster speaks TLS only, with certificates of its own CA
+(``autograde.clustercerts``): the fast tests attack it as an outsider who knows its address (a plain
+client, a TLS client without a certificate or with one of another CA, workers without certificates)
+and check that ``make grade`` refuses a plain ``tcp://`` scheduler unless ``--trusted-network``, and
+that an unreachable scheduler fails with a clear message and writes nothing. One cluster serves every
+test of the module; the test that kills a worker runs last.
 """
 
 from __future__ import annotations
@@ -14,8 +18,13 @@ from __future__ import annotations
 import csv
 import json
 import os
+import signal
 import socket
+import subprocess
+import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -24,6 +33,7 @@ pytest.importorskip("distributed", reason="dask[distributed] (requirements.txt) 
 
 from autograde import grade as G  # noqa: E402
 from autograde import report  # noqa: E402
+from autograde.clustercerts import make_certs  # noqa: E402
 from autograde.localcluster import LocalProcesses  # noqa: E402
 from autograde.mock_submissions import batch, filled, load  # noqa: E402
 from test_grade_postgres import pg_url  # noqa: E402,F401 -- the private PostgreSQL server
@@ -109,7 +119,199 @@ def _alive(pids: set[int]) -> set[int]:
     return {p for p in pids if Path(f"/proc/{p}").exists()}
 
 
-def test_grading_on_dask_loses_no_student(pg_url, tmp_path, monkeypatch):  # noqa: F811
+@pytest.fixture(scope="module")
+def procs(tmp_path_factory):
+    """One local TLS cluster (a scheduler, two workers) for every test of the module."""
+    with LocalProcesses(2, tmp_path_factory.mktemp("cluster")) as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def other_ca(tmp_path_factory) -> dict[str, Path]:
+    """Certificates of another CA: what an outsider can make for himself."""
+    return make_certs(tmp_path_factory.mktemp("other-ca"))
+
+
+def _security(ca, cert=None, key=None):
+    from distributed.security import Security
+
+    return Security(
+        tls_ca_file=str(ca),
+        tls_client_cert=cert and str(cert),
+        tls_client_key=key and str(key),
+        require_encryption=True,
+    )
+
+
+def test_the_cluster_speaks_tls_only_and_serves_certificate_holders(procs):
+    from distributed import Client
+
+    from autograde import cluster
+
+    c = procs.certs
+    with cluster.connect(procs.address, cluster.security(*(str(c[k]) for k in ("ca", "client_cert", "client_key")))):
+        pass  # what make grade --tls-ca --tls-cert --tls-key builds reaches the cluster
+
+    assert procs.address.startswith("tls://127.0.0.1:"), procs.address
+    with Client(procs.address, security=procs.security, set_as_default=False, timeout=20) as c:
+        assert len(c.scheduler_info()["workers"]) == 2
+        assert set(c.run(os.getpid).values()) == {w.pid for w in procs.workers}  # the certificate holder runs code
+        info = c.scheduler_info()
+        ports = [info["services"].get("dashboard")] + [w["services"].get("dashboard") for w in info["workers"].values()]
+    for port in filter(None, ports):  # Dask's HTTP pages (worker logs, task counts): served to no one
+        for page in ("info/main/workers.html", "json/counts.json", "metrics", "health"):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/{page}", timeout=5) as r:
+                    status = r.status
+            except urllib.error.HTTPError as e:
+                status = e.code
+            except OSError:
+                continue
+            assert status == 404, f"port {port} serves /{page}"
+
+
+@pytest.mark.parametrize("who", ["plain tcp", "certificate of another CA"])
+def test_an_outsider_can_neither_connect_nor_run_code(procs, other_ca, who):
+    import dask
+    from distributed import Client
+
+    port = procs.address.rsplit(":", 1)[1]
+    address, sec = {
+        "plain tcp": (f"tcp://127.0.0.1:{port}", None),
+        "certificate of another CA": (
+            procs.address,
+            _security(other_ca["ca"], other_ca["client_cert"], other_ca["client_key"]),
+        ),
+    }[who]
+    ran = []
+    with dask.config.set({"distributed.comm.timeouts.connect": "5s"}), pytest.raises((OSError, TimeoutError)):
+        with Client(address, security=sec, set_as_default=False, timeout=5) as c:
+            ran.append(c.run(os.getpid))
+    assert not ran, f"{who}: ran code on the workers"
+
+
+def _tls_session(address: str, ca: Path, cert: Path | None = None, key: Path | None = None) -> str:
+    """Open a TLS connection as any client could (Dask's own refuses to try without a certificate):
+    'closed' if the server ends it, 'open' if it waits for the client's first message."""
+    import ssl
+
+    host, port = address.removeprefix("tls://").rsplit(":", 1)
+    ctx = ssl.create_default_context(cafile=str(ca))
+    ctx.check_hostname = False
+    if cert:
+        ctx.load_cert_chain(str(cert), str(key))
+    with socket.create_connection((host, int(port)), timeout=5) as raw:
+        try:
+            with ctx.wrap_socket(raw) as tls:
+                tls.settimeout(3)
+                return "closed" if tls.recv(1) == b"" else "open"
+        except TimeoutError:
+            return "open"
+        except (ssl.SSLError, ConnectionError):
+            return "closed"
+
+
+def test_a_tls_client_without_a_certificate_is_cut_off(procs):
+    c = procs.certs
+    assert _tls_session(procs.address, c["ca"], c["client_cert"], c["client_key"]) == "open"  # the course's
+    assert _tls_session(procs.address, c["ca"]) == "closed"  # no client certificate
+
+
+def test_a_worker_without_the_certificates_cannot_join(procs, other_ca, tmp_path):
+    from distributed import Client
+
+    port = procs.address.rsplit(":", 1)[1]
+    oc = other_ca
+    rogues = {
+        "plain": [f"tcp://127.0.0.1:{port}"],
+        "nocert": [procs.address, "--tls-ca-file", str(procs.certs["ca"])],
+        "otherca": [
+            procs.address,
+            "--tls-ca-file",
+            str(oc["ca"]),
+            "--tls-cert",
+            str(oc["node_cert"]),
+            "--tls-key",
+            str(oc["node_key"]),
+        ],
+    }
+    started = []
+    try:
+        for name, args in rogues.items():
+            cmd = [
+                sys.executable,
+                "-m",
+                "distributed.cli.dask_worker",
+                *args,
+                "--name",
+                f"rogue-{name}",
+                "--nthreads",
+                "1",
+                "--no-nanny",
+                "--no-dashboard",
+                "--local-directory",
+                str(tmp_path / name),
+            ]
+            with open(tmp_path / f"{name}.log", "wb") as log:
+                started.append(
+                    subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+                )
+        time.sleep(15)  # long enough for a worker to connect and register
+        with Client(procs.address, security=procs.security, set_as_default=False, timeout=20) as c:
+            names = sorted(w["name"] for w in c.scheduler_info()["workers"].values())
+    finally:
+        for pr in started:
+            if pr.poll() is None:
+                os.killpg(pr.pid, signal.SIGKILL)
+            pr.wait()
+    assert names == ["w0", "w1"], names
+
+
+def test_plain_tcp_is_refused_unless_the_network_is_trusted(tmp_path, capsys):
+    subs = tmp_path / "submissions"
+    subs.mkdir()
+    source, release = load(A)
+    (subs / "ada.ipynb").write_text(json.dumps(filled(source, release)))
+    out = tmp_path / "out"
+    with socket.socket() as s:  # something listens: the refusal comes before any connection
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        for address in (f"tcp://127.0.0.1:{port}", f"127.0.0.1:{port}"):
+            rc = G.main([A, str(subs), "--out", str(out), "--scheduler", address])
+            err = capsys.readouterr().err
+            assert rc == 3 and "refusing the unencrypted scheduler address" in err and "--trusted-network" in err, err
+        rc = G.main([A, str(subs), "--out", str(out), "--scheduler", f"tls://127.0.0.1:{port}"])
+        err = capsys.readouterr().err
+        assert rc == 3 and "TLS needs the course's certificates" in err, err
+        missing = ["--tls-ca", str(tmp_path / "ca.pem"), "--tls-cert", str(tmp_path / "client.pem")]
+        rc = G.main([A, str(subs), "--out", str(out), "--scheduler", f"tls://127.0.0.1:{port}", *missing])
+        err = capsys.readouterr().err
+        assert rc == 3 and f"{tmp_path / 'ca.pem'} is not a file" in err, err
+    assert not out.exists(), list(out.rglob("*"))
+
+
+def test_unreachable_scheduler_writes_nothing(tmp_path, capsys):
+    import dask
+
+    subs = tmp_path / "submissions"
+    subs.mkdir()
+    source, release = load(A)
+    (subs / "ada.ipynb").write_text(json.dumps(filled(source, release)))
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "out"
+    with dask.config.set({"distributed.comm.timeouts.connect": "3s"}):
+        rc = G.main([A, str(subs), "--out", str(out), "--scheduler", f"tcp://127.0.0.1:{port}", "--trusted-network"])
+    err = capsys.readouterr().err
+    assert rc == 3
+    assert f"cannot reach the Dask scheduler at tcp://127.0.0.1:{port}" in err and "nothing was" in err, err
+    assert not out.exists(), list(out.rglob("*"))
+    assert os.listdir(subs) == ["ada.ipynb"]
+
+
+def test_grading_on_dask_loses_no_student(procs, pg_url, tmp_path, monkeypatch):  # noqa: F811
     subs = tmp_path / "submissions"
     _submissions(subs)
     local = G.grade(A, subs, out=tmp_path / "local", workers=2, quiet=True, limits=LIMITS)
@@ -121,7 +323,7 @@ def test_grading_on_dask_loses_no_student(pg_url, tmp_path, monkeypatch):  # noq
     killed: dict = {}
     write = report.write_gradebook
 
-    with LocalProcesses(2, tmp_path / "cluster") as procs, Client(procs.address, set_as_default=False) as watch:
+    with Client(procs.address, set_as_default=False, security=procs.security) as watch:
 
         def counting_write(db_url, a, res, deadline=None):
             write(db_url, a, res, deadline)
@@ -141,7 +343,14 @@ def test_grading_on_dask_loses_no_student(pg_url, tmp_path, monkeypatch):  # noq
         monkeypatch.setattr(report, "write_gradebook", counting_write)
         t = time.monotonic()
         results = G.grade(
-            A, subs, out=tmp_path / "cluster-out", db_url=pg_url, quiet=True, limits=LIMITS, scheduler=procs.address
+            A,
+            subs,
+            out=tmp_path / "cluster-out",
+            db_url=pg_url,
+            quiet=True,
+            limits=LIMITS,
+            scheduler=procs.address,
+            security=procs.security,
         )
         took = time.monotonic() - t
         assert killed, "no worker was killed"
@@ -161,23 +370,3 @@ def test_grading_on_dask_loses_no_student(pg_url, tmp_path, monkeypatch):  # noq
     feedback = {p.parent.parent.name for p in (tmp_path / "cluster-out" / "feedback").glob(f"*/{A}/*.html")}
     assert feedback == set(expected)
     print(f"{N} students on 2 then 1 Dask workers: {took:.0f} s")
-
-
-def test_unreachable_scheduler_writes_nothing(tmp_path, capsys):
-    import dask
-
-    subs = tmp_path / "submissions"
-    subs.mkdir()
-    source, release = load(A)
-    (subs / "ada.ipynb").write_text(json.dumps(filled(source, release)))
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    out = tmp_path / "out"
-    with dask.config.set({"distributed.comm.timeouts.connect": "3s"}):
-        rc = G.main([A, str(subs), "--out", str(out), "--scheduler", f"tcp://127.0.0.1:{port}"])
-    err = capsys.readouterr().err
-    assert rc == 3
-    assert f"cannot reach the Dask scheduler at tcp://127.0.0.1:{port}" in err and "nothing was" in err, err
-    assert not out.exists(), list(out.rglob("*"))
-    assert os.listdir(subs) == ["ada.ipynb"]
