@@ -48,6 +48,7 @@ LIMITS = {
     "notebook": 600,  # seconds of wall time for the whole notebook
     "memory_mb": 2048,  # address space a student's process may add to the zygote's
     "tmp_mb": 256,  # size of the sandbox's private /tmp (tmpfs: counts as memory)
+    "shm_mb": 16,  # size of the sandbox's /dev/shm (tmpfs); the rest of the sandbox is read-only
     "file_mb": 64,  # largest file a student's process may write
     "output_kb": 512,  # text output kept per notebook (the rest is cut, with a note)
     "message_mb": 256,  # largest message the host accepts from a student's process
