@@ -91,13 +91,11 @@ def _leads_to_mount(path: str, dev: int) -> bool:
     """Whether ``path`` (a folder) holds only mount points and folders that lead to them."""
     try:
         names = os.listdir(path)
-    except OSError:
+        for name in names:
+            p = os.path.join(path, name)
+            st = os.lstat(p)
+            if st.st_dev == dev and not (stat.S_ISDIR(st.st_mode) and _leads_to_mount(p, dev)):
+                return False
+    except (OSError, RecursionError):  # unreadable, or a path too long for a mount point's: not one
         return False
-    if not names:
-        return False
-    for name in names:
-        p = os.path.join(path, name)
-        st = os.lstat(p)
-        if st.st_dev == dev and not (stat.S_ISDIR(st.st_mode) and _leads_to_mount(p, dev)):
-            return False
-    return True
+    return bool(names)

@@ -1,7 +1,7 @@
 """Nothing a student leaves in the sandbox reaches the next one: one worker grades, in turn, an honest
 student, a cheat, an honest student, another cheat ... (HW0, bubblewrap, ``workers=1``).
 
-The cheats plant read-only folders of modules that shadow ``statistics``/``torch``/``course_utils``
+The cheats plant read-only folders of modules that shadow ``wave``/``shelve`` (stdlib modules the zygote has not imported), ``torch``, ``course_utils``
 (with fifos, sockets, hard links, paths longer than PATH_MAX, ``.pth`` and ``sitecustomize`` files)
 in every writable place; fill every place they can write; signal, re-limit and reschedule the zygote,
 pid 1 and every process they see, in every way the kernel offers; leave threads writing files behind.
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.skipif(not sandbox.have_bwrap(), reason="bubblewrap can
 # what an honest student prints first: everything the last student could have left
 REPORT = r"""
 import os, sys, json, signal
-import statistics, colorsys  # shadowed by the planter's modules if they survived
+import wave, shelve  # not imported by the zygote: the planter's modules shadow them if they survived
 def _ls(d):
     try:
         return sorted(os.listdir(d))
@@ -50,7 +50,7 @@ print('SEEN ' + json.dumps({
     'signals': {str(s): str(signal.getsignal(s)) for s in sorted(signal.valid_signals()) if s not in (9, 19)},
     'nice': os.getpriority(os.PRIO_PROCESS, 0), 'cpus': sorted(os.sched_getaffinity(0)),
     'zygote': _proc('stat').split()[21:22], 'zygote_limits': _proc('limits'),
-    'files': [statistics.__file__, colorsys.__file__],
+    'files': [wave.__file__, shelve.__file__],
     'from_tmp': [m for m, v in list(sys.modules.items()) if str(getattr(v, '__file__', '') or '').startswith(('/tmp', '/dev'))],
 }))
 """
@@ -67,15 +67,16 @@ def _try(what, f):
 EVIL = 'import os\nos._exit(3)\n'
 def plant(d):
     _try('dir', lambda: os.makedirs(d, exist_ok=True))
-    for m in ('statistics', 'colorsys', 'torch', 'numpy', 'course_utils', 'sitecustomize', 'usercustomize', 'json'):
+    for m in ('wave', 'shelve', 'sqlite3', 'statistics', 'torch', 'numpy', 'course_utils', 'sitecustomize', 'usercustomize'):
         _try('module', lambda: open(os.path.join(d, m + '.py'), 'w').write(EVIL))
     _try('pth', lambda: open(os.path.join(d, 'evil.pth'), 'w').write('import os; os._exit(3)\n'))
     _try('pycache', lambda: os.makedirs(os.path.join(d, '__pycache__', 'x'), exist_ok=True))
     _try('fifo', lambda: os.mkfifo(os.path.join(d, 'fifo')))
     _try('socket', lambda: socket.socket(socket.AF_UNIX).bind(os.path.join(d, 'sock')))
-    _try('hardlink', lambda: os.link(os.path.join(d, 'statistics.py'), os.path.join(d, 'hardlink')))
+    _try('hardlink', lambda: os.link(os.path.join(d, 'wave.py'), os.path.join(d, 'hardlink')))
     _try('symlink', lambda: os.symlink('/tmp', os.path.join(d, 'loop')))
-    _try('chmod', lambda: os.chmod(os.path.join(d, 'statistics.py'), 0))
+    _try('chmod', lambda: open(os.path.join(d, 'locked.py'), 'w').write(EVIL))
+    _try('chmod', lambda: os.chmod(os.path.join(d, 'locked.py'), 0))
     _try('chmod', lambda: os.chmod(os.path.join(d, '__pycache__'), 0))
 def deep(d, n=300):
     here = os.getcwd()
@@ -83,7 +84,7 @@ def deep(d, n=300):
     for i in range(n):  # 300 levels of 200-character names: 60,000 characters, far over PATH_MAX
         os.mkdir('d' * 200)
         os.chdir('d' * 200)
-    open('statistics.py', 'w').write(EVIL)
+    open('wave.py', 'w').write(EVIL)
     for i in range(n):
         os.chdir('..')
         os.chmod('d' * 200, 0o500)
@@ -217,7 +218,9 @@ HONEST = ("a0honest", "a2honest", "a4honest", "a6honest", "a8honest")
 
 
 def _printed(res, marker: str) -> str:
-    texts = [o.get("text", "") for outs in res.outcome.outputs.values() for o in outs if o.get("output_type") == "stream"]
+    texts = [
+        o.get("text", "") for outs in res.outcome.outputs.values() for o in outs if o.get("output_type") == "stream"
+    ]
     lines = [line for t in texts for line in t.splitlines() if line.startswith(marker + " ")]
     assert lines, f"{res.student} printed no {marker} line: {texts} {res.notes} {res.problem}"
     return lines[-1][len(marker) + 1 :]
@@ -236,7 +239,9 @@ def graded(tmp_path_factory):
     )
     for name in HONEST:
         nb = filled(source, release)
-        nb["cells"].insert(0, {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None, "source": REPORT})
+        nb["cells"].insert(
+            0, {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None, "source": REPORT}
+        )
         (subs / f"{name}.ipynb").write_text(json.dumps(nb))
     for name, code in CHEATS.items():
         replace = {"relu_impl": stub + "\n" + code} | ({"sigmoid_impl": MAIN_EXITS} if code is THREADS else {})
