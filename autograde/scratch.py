@@ -99,3 +99,48 @@ def _leads_to_mount(path: str, dev: int) -> bool:
     except (OSError, RecursionError):  # unreadable, or a path too long for a mount point's: not one
         return False
     return bool(names)
+
+
+# the zygote's own settings that a student's process could reach through /proc/PPID (as the same user)
+_PROC_STATE = ("oom_score_adj", "autogroup")
+
+
+def own_state() -> dict:
+    """The zygote's scheduling, limits and /proc settings, read before any student (see :func:`restore_state`).
+    Example: ``own_state()['nice'] == 0``."""
+    import resource
+
+    state = {"nice": os.getpriority(os.PRIO_PROCESS, 0), "cpus": sorted(os.sched_getaffinity(0))}
+    state["rlimits"] = {r: resource.getrlimit(getattr(resource, r)) for r in dir(resource) if r.startswith("RLIMIT_")}
+    for name in _PROC_STATE:
+        state[name] = _read_proc(name)
+    return state
+
+
+def restore_state(state: dict) -> bool:
+    """Put back what a student's process changed of the zygote's /proc settings (where the kernel lets
+    it); True when everything equals ``state`` again."""
+    for name, text in (("oom_score_adj", state["oom_score_adj"]), ("autogroup", _autogroup_nice(state["autogroup"]))):
+        if text is not None and _read_proc(name) != state[name]:
+            try:
+                with open(f"/proc/self/{name}", "w") as f:
+                    f.write(text)
+            except OSError:
+                pass
+    try:
+        return own_state() == state
+    except OSError:
+        return False
+
+
+def _read_proc(name: str) -> str | None:
+    try:
+        with open(f"/proc/self/{name}") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def _autogroup_nice(text: str | None) -> str | None:
+    """``/autogroup-12 nice 0`` -> ``0``."""
+    return text.split()[-1] if text and "nice" in text else None

@@ -89,6 +89,7 @@ def zygote() -> None:
     _limits.not_dumpable()
     ctl = socket.socket(fileno=_fd())
     modes = {root: os.stat(root).st_mode & 0o7777 for root in scratch.roots()}
+    state = scratch.own_state()
     if _wipe(modes):
         sys.exit("the sandbox's writable folders are not empty at its start")
     ctl.sendall(b'{"m": "ready"}\n')
@@ -115,8 +116,8 @@ def zygote() -> None:
             for fd in pending_fds:
                 os.close(fd)
             pending_fds = []
-            if _dirty(modes):  # never a student on what the last one left: the host starts a new sandbox
-                ctl.sendall(b'{"m": "dirty"}\n')
+            if _dirty(modes) or not scratch.restore_state(state):  # never a student on what the last one left:
+                ctl.sendall(b'{"m": "dirty"}\n')  # the host starts a new sandbox
                 return
             pid = os.fork()
             if pid == 0:

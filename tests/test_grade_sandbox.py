@@ -50,6 +50,7 @@ print('SEEN ' + json.dumps({
     'signals': {str(s): str(signal.getsignal(s)) for s in sorted(signal.valid_signals()) if s not in (9, 19)},
     'nice': os.getpriority(os.PRIO_PROCESS, 0), 'cpus': sorted(os.sched_getaffinity(0)),
     'zygote': _proc('stat').split()[21:22], 'zygote_limits': _proc('limits'),
+    'oom': open('/proc/self/oom_score_adj').read(), 'autogroup': open('/proc/self/autogroup').read(),
     'files': [wave.__file__, shelve.__file__],
     'from_tmp': [m for m, v in list(sys.modules.items()) if str(getattr(v, '__file__', '') or '').startswith(('/tmp', '/dev'))],
 }))
@@ -186,7 +187,16 @@ for what, f in (('F_SETOWN', lambda: fcntl.fcntl(a, fcntl.F_SETOWN, os.getppid()
         got[what] = os.strerror(e.errno)
 fcntl.fcntl(a, fcntl.F_SETFL, fcntl.fcntl(a, fcntl.F_GETFL) | os.O_ASYNC)
 b.send(b'x')  # SIGIO (or SIGKILL) to the owner, had it been set
+written = []  # the zygote's /proc files that its owner may write: made the first to be killed, the slowest
+for name, value in (('oom_score_adj', '1000'), ('oom_adj', '15'), ('autogroup', '19'), ('timerslack_ns', '999999999')):
+    try:
+        with open(f'/proc/{os.getppid()}/{name}', 'w') as f:
+            f.write(value)
+        written.append(name)
+    except OSError:
+        pass
 print('SIGNALLED ' + json.dumps(got))
+print('WRITTEN ' + ' '.join(written))
 """
 
 THREADS = r"""
@@ -286,7 +296,7 @@ def test_signals_to_other_processes_are_refused_and_the_zygote_is_untouched(grad
     assert len(got) > 20 and any(k.startswith("rt_sigqueueinfo") for k in got)
     assert not [k for k, v in got.items() if v == "DONE"], got
     seen = [json.loads(_printed(graded[s], "SEEN")) for s in HONEST]
-    for key in ("zygote", "zygote_limits", "nice", "cpus"):
+    for key in ("zygote", "zygote_limits", "nice", "cpus", "oom", "autogroup"):
         assert all(x[key] == seen[0][key] for x in seen), (key, [x[key] for x in seen])
     assert seen[0]["zygote"] and "Max open files" in seen[0]["zygote_limits"]
 
