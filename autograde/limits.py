@@ -6,9 +6,14 @@ code. After it:
 * **no new processes**: a seccomp filter makes ``fork``, ``vfork``, ``clone`` without
   ``CLONE_THREAD`` (threads still work), ``clone3``, ``execve`` and ``execveat`` fail with EPERM,
   so student code cannot start a shell, a subprocess or a copy of itself;
-* **no reaching other processes**: ``ptrace``, ``process_vm_readv``/``writev``, ``kill``/``tgkill``
-  of any process but itself, ``pidfd_*``, ``unshare``, ``setns``, ``mount``, ``bpf``,
-  ``perf_event_open``, ``userfaultfd``, ``keyctl`` and io_uring fail;
+* **no reaching other processes**: ``ptrace``, ``process_vm_readv``/``writev``, ``kill``, ``tgkill``,
+  ``rt_sigqueueinfo`` and ``rt_tgsigqueueinfo`` of any process but itself, ``tkill``, ``pidfd_*``,
+  ``prlimit64``/``sched_set*``/``setpriority`` of another process, ``ioprio_set``, ``move_pages``,
+  ``migrate_pages``, signal-owner commands of ``fcntl``/``ioctl`` (``F_SETOWN``, ``F_SETSIG``,
+  ``FIOSETOWN``, ``SIOCSPGRP``, ``TIOCSPGRP``, ``TIOCSTI``), ``unshare``, ``setns``, ``mount``,
+  ``bpf``, ``perf_event_open``, ``userfaultfd``, ``keyctl`` and io_uring fail;
+* **nothing that outlives the process**: System V shared memory, queues, semaphores and POSIX
+  message queues (``shmget``, ``msgget``, ``semget``, ``mq_open``) fail;
 * **no network**: ``socket`` for anything but ``AF_UNIX`` fails (the sandbox has no network either;
   this holds even where it has one);
 * memory (address space), CPU seconds, file size and open files are capped with rlimits; the

@@ -8,9 +8,11 @@ Per grading worker the host keeps two warm processes:
 
 Sandbox backends (:func:`choose_backend`), in order of preference:
 
-``bwrap``  bubblewrap: no network, new PID/IPC/UTS namespaces, read-only system and Python, a
-           private ``/tmp`` of ``tmp_mb`` (a size-limited tmpfs), nothing of the course but
-           ``course_utils`` and the runner files, all capabilities dropped.
+``bwrap``  bubblewrap: no network, new PID/IPC/UTS namespaces, all capabilities dropped, nothing of
+           the course but ``course_utils`` and the runner files. Read-only everywhere (``/``, ``/dev``,
+           the system, Python) but a private ``/tmp`` of ``tmp_mb`` and a ``/dev/shm`` of ``shm_mb``
+           (size-limited tmpfs), which the zygote empties after every student (``scratch.py``); a
+           zygote that cannot is replaced by a new sandbox before the next student.
 ``podman`` a container of the image ``COURSE_GRADER_IMAGE`` (built from the course's environment,
            see the README): ``--network none``, read-only root, the same /tmp size, memory and process
            limits. (Docker cannot hand a container the per-student sockets; Podman can.)

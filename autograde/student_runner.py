@@ -12,8 +12,9 @@ values that the trusted test runner checks.
 
 Control messages (host -> zygote, one JSON line each on the control socket; the student's socket rides along
 with ``start`` as SCM_RIGHTS): ``start`` {limits, files} -> ``started`` {pid}; ``interrupt``
-(SIGINT to the child: a cell over its time); ``reap`` (SIGKILL the child, wait, wipe /tmp) ->
-``reaped`` {status}.
+(SIGINT to the child: a cell over its time); ``reap`` (SIGKILL the child, wait, empty /tmp and /dev/shm) ->
+``reaped`` {status, left}; anything left (or the zygote's own settings changed) and the zygote
+ends (``dirty`` instead of ``started``): the host starts a new sandbox.
 
 ``python student_runner.py --formula`` is the torch-free variant (no site-packages, started with
 ``python -I -S``): it executes only the source of one formula function, sent by the trusted side,
