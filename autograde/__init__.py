@@ -24,6 +24,7 @@ Grading (``make grade``), one module per step; the security rules and limits are
       reach.py        what a graded function reaches in the notebook's text
     student_runner.py the student's process: runs student code, answers calls (sandboxed)
       limits.py       seccomp filter and rlimits the kernel enforces on it
+      scratch.py      emptying the sandbox's writable folders between students
     wire.py           the one protocol between the three, its messages in one table
     export.py         after hand grading: final grades for Canvas/Moodle, nbgrader's feedback
 

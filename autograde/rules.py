@@ -49,6 +49,7 @@ LIMITS = {
     "memory_mb": 2048,  # address space a student's process may add to the zygote's
     "trusted_memory_mb": 2048,  # address space the trusted test runner may add to what torch takes at its start
     "tmp_mb": 256,  # size of the sandbox's private /tmp (tmpfs: counts as memory)
+    "shm_mb": 16,  # size of the sandbox's /dev/shm (tmpfs); the rest of the sandbox is read-only
     "file_mb": 64,  # largest file a student's process may write
     "output_kb": 512,  # text output kept per notebook (the rest is cut, with a note)
     "message_mb": 256,  # largest message the host accepts from a student's process

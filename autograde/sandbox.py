@@ -8,9 +8,11 @@ Per grading worker the host keeps two warm processes:
 
 Sandbox backends (:func:`choose_backend`), in order of preference:
 
-``bwrap``  bubblewrap: no network, new PID/IPC/UTS namespaces, read-only system and Python, a
-           private ``/tmp`` of ``tmp_mb`` (a size-limited tmpfs), nothing of the course but
-           ``course_utils`` and the runner files, all capabilities dropped.
+``bwrap``  bubblewrap: no network, new PID/IPC/UTS namespaces, all capabilities dropped, nothing of
+           the course but ``course_utils`` and the runner files. Read-only everywhere (``/``, ``/dev``,
+           the system, Python) but a private ``/tmp`` of ``tmp_mb`` and a ``/dev/shm`` of ``shm_mb``
+           (size-limited tmpfs), which the zygote empties after every student (``scratch.py``); a
+           zygote that cannot is replaced by a new sandbox before the next student.
 ``podman`` a container of the image ``COURSE_GRADER_IMAGE`` (built from the course's environment,
            see the README): ``--network none``, read-only root, the same /tmp size, memory and process
            limits. (Docker cannot hand a container the per-student sockets; Podman can.)
@@ -37,7 +39,7 @@ from autograde.rules import LIMITS
 
 HERE = Path(__file__).resolve().parent
 RUNNER = HERE / "student_runner.py"
-RUNNER_FILES = [HERE / "student_runner.py", HERE / "wire.py", HERE / "limits.py"]
+RUNNER_FILES = [HERE / "student_runner.py", HERE / "wire.py", HERE / "limits.py", HERE / "scratch.py"]
 
 
 class SandboxUnavailable(RuntimeError):
@@ -103,7 +105,9 @@ def _python_binds() -> list[str]:
     return out
 
 
-def _bwrap_base(tmp_mb: int) -> list[str]:
+def _bwrap_base(tmp_mb: int, shm_mb: int = 1) -> list[str]:
+    """The sandbox's mounts: every writable place is a size-limited tmpfs (``/tmp``, ``/dev/shm``);
+    ``/dev`` and everything else is read-only (:func:`_bwrap_seal` closes ``/`` last)."""
     cmd = [
         "bwrap",
         "--die-with-parent",
@@ -119,6 +123,12 @@ def _bwrap_base(tmp_mb: int) -> list[str]:
         "--proc",
         "/proc",
         "--dev",
+        "/dev",
+        "--size",
+        str(int(shm_mb) << 20),
+        "--tmpfs",
+        "/dev/shm",
+        "--remount-ro",
         "/dev",
         "--size",
         str(int(tmp_mb) << 20),
@@ -166,14 +176,15 @@ def student_command(backend: str, lim: dict, fd: int) -> tuple[list[str], dict, 
     pkg = str(Path(course_utils.__file__).resolve().parent)
     env = _env()
     if backend == "bwrap":
-        cmd = _bwrap_base(lim["tmp_mb"]) + _python_binds()
+        cmd = _bwrap_base(lim["tmp_mb"], lim["shm_mb"]) + _python_binds()
         cmd += ["--ro-bind", pkg, pkg]
         for f in RUNNER_FILES:
             cmd += ["--ro-bind", str(f), str(f)]
-        cmd += ["--chdir", "/tmp", "--clearenv"]
-        for k, v in env.items():
+        cmd += ["--remount-ro", "/", "--chdir", "/tmp", "--clearenv"]
+        for k, v in dict(env, GRADER_WIPE="/tmp:/dev/shm").items():
             cmd += ["--setenv", k, v]
-        return cmd + [sys.executable, str(RUNNER), "--fd", str(fd)], dict(os.environ), None
+        # -I: no user site, no PYTHON* variables, no script folder on sys.path; -B: no __pycache__
+        return cmd + [sys.executable, "-I", "-B", str(RUNNER), "--fd", str(fd)], dict(os.environ), None
     if backend == "podman":
         # podman passes descriptors 3.. into the container: the shell moves the socket to 3 first
         image = os.environ.get("COURSE_GRADER_IMAGE", "dl-course-grader")
@@ -197,7 +208,11 @@ def student_command(backend: str, lim: dict, fd: int) -> tuple[list[str], dict, 
             "--memory",
             f"{lim['memory_mb'] + 1024}m",
             "--tmpfs",
-            f"/tmp:size={lim['tmp_mb']}m",
+            f"/tmp:size={int(lim['tmp_mb'])}m",
+            "--shm-size",
+            f"{int(lim['shm_mb'])}m",
+            "-e",
+            "GRADER_WIPE=/tmp:/dev/shm",
             "--preserve-fds",
             "1",
             "-e",
@@ -208,7 +223,11 @@ def student_command(backend: str, lim: dict, fd: int) -> tuple[list[str], dict, 
         return cmd + [image, "python", "/grader/student_runner.py", "--fd", "3"], dict(os.environ), None
     tmp = tempfile.mkdtemp(prefix="course-sandbox-")
     env.update(
-        MPLCONFIGDIR=os.path.join(tmp, ".mpl"), COURSE_DATA_DIR=os.path.join(tmp, "no-data"), GRADER_TMP=tmp, HOME=tmp
+        MPLCONFIGDIR=os.path.join(tmp, ".mpl"),
+        COURSE_DATA_DIR=os.path.join(tmp, "no-data"),
+        GRADER_TMP=tmp,
+        GRADER_WIPE=tmp,
+        HOME=tmp,
     )
     return [sys.executable, str(RUNNER), "--fd", str(fd)], env, tmp
 
@@ -229,7 +248,7 @@ def formula_command(backend: str) -> list[str]:
         cmd += ["--tmpfs", str(site)]
     for f in RUNNER_FILES:
         cmd += ["--ro-bind", str(f), str(f)]
-    return cmd + ["--chdir", "/tmp", "--clearenv", "--setenv", "PATH", "/usr/bin:/bin"] + args
+    return cmd + ["--remount-ro", "/", "--chdir", "/tmp", "--clearenv", "--setenv", "PATH", "/usr/bin:/bin"] + args
 
 
 def _kill_group(proc: subprocess.Popen | None, log_file) -> None:
@@ -299,18 +318,29 @@ class StudentZygote:
             return None
 
     def begin(self) -> socket.socket:
-        """A fresh confined child for one student; returns the host's end of its own socket."""
-        if not self.alive():
-            self.start()
-        ours, theirs = socket.socketpair()
-        socket.send_fds(self.ctl, [json.dumps({"m": "start", "limits": self.lim}).encode() + b"\n"], [theirs.fileno()])
-        theirs.close()
-        msg = self._line(30)
-        if not msg or msg.get("m") != "started":
+        """A fresh confined child for one student; returns the host's end of its own socket. A zygote
+        that finds its sandbox dirty (or does not answer) is replaced by a new sandbox, once."""
+        for _attempt in (1, 2):
+            if not self.alive():
+                self.start()
+            ours, theirs = socket.socketpair()
+            start = json.dumps({"m": "start", "limits": self.lim}).encode() + b"\n"
+            socket.send_fds(self.ctl, [start], [theirs.fileno()])
+            theirs.close()
+            msg = self._line(30)
+            if msg and msg.get("m") == "started":
+                return ours
             ours.close()
+            self._note(f"the sandbox was not clean or did not answer ({msg}): a new one is started")
             self.stop()
-            raise RuntimeError(f"the grading sandbox did not start a student's process (see {self.log})")
-        return ours
+        raise RuntimeError(f"the grading sandbox did not start a student's process (see {self.log})")
+
+    def _note(self, text: str) -> None:
+        try:
+            self.errf.write(f"[grader] {text}\n".encode())
+            self.errf.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
 
     def interrupt(self) -> None:
         try:
@@ -319,13 +349,15 @@ class StudentZygote:
             pass
 
     def reap(self) -> None:
-        """Kill the student's child and wipe /tmp; a zygote that does not answer is replaced."""
+        """Kill the student's child and empty the sandbox's writable folders; a zygote that does not
+        answer, or could not empty them, is replaced by a new sandbox."""
         try:
             self.ctl.sendall(b'{"m": "reap"}\n')
-            msg = self._line(20)
+            msg = self._line(30)
         except OSError:
             msg = None
-        if not msg or msg.get("m") != "reaped":
+        if not msg or msg.get("m") != "reaped" or msg.get("left"):
+            self._note(f"the sandbox could not be emptied ({msg}): a new one is started")
             self.stop()
 
     def stop(self) -> None:

@@ -12,8 +12,9 @@ values that the trusted test runner checks.
 
 Control messages (host -> zygote, one JSON line each on the control socket; the student's socket rides along
 with ``start`` as SCM_RIGHTS): ``start`` {limits, files} -> ``started`` {pid}; ``interrupt``
-(SIGINT to the child: a cell over its time); ``reap`` (SIGKILL the child, wait, wipe /tmp) ->
-``reaped`` {status}.
+(SIGINT to the child: a cell over its time); ``reap`` (SIGKILL the child, wait, empty /tmp and /dev/shm) ->
+``reaped`` {status, left}; anything left (or the zygote's own settings changed) and the zygote
+ends (``dirty`` instead of ``started``): the host starts a new sandbox.
 
 ``python student_runner.py --formula`` is the torch-free variant (no site-packages, started with
 ``python -I -S``): it executes only the source of one formula function, sent by the trusted side,
@@ -32,6 +33,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 import limits as _limits  # noqa: E402
+import scratch  # noqa: E402
 import wire  # noqa: E402
 
 PRELOAD = (
@@ -87,6 +89,10 @@ def zygote() -> None:
     preload()
     _limits.not_dumpable()
     ctl = socket.socket(fileno=_fd())
+    modes = {root: os.stat(root).st_mode & 0o7777 for root in scratch.roots()}
+    state = scratch.own_state()
+    if _wipe(modes):
+        sys.exit("the sandbox's writable folders are not empty at its start")
     ctl.sendall(b'{"m": "ready"}\n')
     buf = b""
     child = None
@@ -108,6 +114,12 @@ def zygote() -> None:
         msg = json.loads(line)
         if msg["m"] == "start" and pending_fds:
             sock_fd = pending_fds.pop(0)
+            for fd in pending_fds:
+                os.close(fd)
+            pending_fds = []
+            if _dirty(modes) or not scratch.restore_state(state):  # never a student on what the last one left:
+                ctl.sendall(b'{"m": "dirty"}\n')  # the host starts a new sandbox
+                return
             pid = os.fork()
             if pid == 0:
                 ctl.close()
@@ -130,23 +142,30 @@ def zygote() -> None:
                 _, st = os.waitpid(child, 0)
                 status = os.WEXITSTATUS(st) if os.WIFEXITED(st) else -os.WTERMSIG(st)
                 child = None
-            _wipe_tmp()
-            ctl.sendall(json.dumps({"m": "reaped", "status": status}).encode() + b"\n")
+            left = _wipe(modes)
+            ctl.sendall(json.dumps({"m": "reaped", "status": status, "left": left[:20]}).encode() + b"\n")
+            if left:
+                return  # a dirty sandbox is not used again
 
 
-def _wipe_tmp() -> None:
-    import shutil
+def _wipe(modes: dict[str, int]) -> list[str]:
+    """Empty every writable folder of the sandbox and give each its first mode back; what is left."""
+    left = []
+    for root, mode in modes.items():
+        try:
+            os.chmod(root, mode)
+            left += scratch.wipe(root)
+        except Exception as e:  # noqa: BLE001 -- anything unexpected: the sandbox counts as dirty
+            left.append(f"{root}: {type(e).__name__}: {e}")
+    return left
 
-    root = os.environ.get("GRADER_TMP", "/tmp")
-    for name in os.listdir(root):
-        p = os.path.join(root, name)
-        if os.path.isdir(p) and not os.path.islink(p):
-            shutil.rmtree(p, ignore_errors=True)
-        else:
-            try:
-                os.unlink(p)
-            except OSError:
-                pass
+
+def _dirty(modes: dict[str, int]) -> bool:
+    """Whether a writable folder holds anything or lost its mode (the check before each student)."""
+    try:
+        return any(scratch.leftovers(r) or os.stat(r).st_mode & 0o7777 != m for r, m in modes.items())
+    except Exception:  # noqa: BLE001
+        return True
 
 
 # --------------------------------------------------------------------------------------- the child
