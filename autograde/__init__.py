@@ -21,6 +21,7 @@ Grading (``make grade``), one module per step; the security rules and limits are
       classreport.py  how the class did (PNG, Markdown), feedback zips for the LMS
     test_runner.py    the trusted runner: instructor's test cells, stand-ins    (trusted, no student code)
       reach.py        what a graded function reaches in the notebook's text
+      counting.py     what a test compared (a test that compared nothing fails), answers' shape
     student_runner.py the student's process: runs student code, answers calls (sandboxed)
       limits.py       seccomp filter and rlimits the kernel enforces on it
     wire.py           the one protocol between the three, its messages in one table
