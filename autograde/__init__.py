@@ -22,6 +22,7 @@ Grading (``make grade``), one module per step; the security rules and limits are
       classreport.py  how the class did (PNG, Markdown), feedback zips for the LMS
     test_runner.py    the trusted runner: instructor's test cells, stand-ins    (trusted, no student code)
       reach.py        what a graded function reaches in the notebook's text
+      counting.py     what a test compared (a test that compared nothing fails), answers' shape
     student_runner.py the student's process: runs student code, answers calls (sandboxed)
       limits.py       seccomp filter and rlimits the kernel enforces on it
       scratch.py      emptying the sandbox's writable folders between students

@@ -223,7 +223,7 @@ def _answer(student: _Student, msg: dict, blobs, until: float, formulas: dict, l
                 blobs,
             )
             reply, rblobs = _recv_capped(sock, 16 << 20)
-            return reply, rblobs
+            return _forwarded(reply), rblobs
         except Exception as e:
             return {"m": "gone", "why": f"the formula function did not answer ({type(e).__name__})"}, []
     if student.stopped is not None:
@@ -249,7 +249,15 @@ def _answer(student: _Student, msg: dict, blobs, until: float, formulas: dict, l
     reply, rblobs = r
     if reply.get("interrupted"):
         return {"m": "gone", "why": "a call to the notebook's code went over the time limit"}, []
-    return {k: reply.get(k) for k in ("m", "v", "ename", "evalue")}, rblobs
+    return _forwarded(reply), rblobs
+
+
+def _forwarded(reply: dict) -> dict:
+    """The fields of a student's (or formula) process's reply that the trusted runner reads, as they
+    came: a value or an error; a missing value stays missing (the trusted runner refuses it)."""
+    if reply.get("m") not in ("value", "error"):
+        return {"m": "gone", "why": "the process broke the protocol (unexpected message)"}
+    return {k: reply[k] for k in ("m", "v", "ename", "evalue") if k in reply}
 
 
 def _start_formula(student: _Student, msg: dict, formulas: dict, log: Path):

@@ -28,7 +28,8 @@ import os
 import sys
 import traceback
 
-from autograde import reach, wire
+from autograde import counting, reach, wire
+from autograde.counting import BadAnswer
 from course_utils.nbcells import in_hidden
 
 _BUILTIN_ERRORS = {
@@ -36,16 +37,17 @@ _BUILTIN_ERRORS = {
     for n in dir(builtins)
     if isinstance(getattr(builtins, n), type)
     and issubclass(getattr(builtins, n), Exception)
-    and n not in ("SystemExit", "KeyboardInterrupt", "GeneratorExit")
-}
+    and n not in ("SystemExit", "KeyboardInterrupt", "GeneratorExit", "StopIteration", "StopAsyncIteration")
+}  # the student's StopIteration would silently end a test's map() or generator: a StudentError instead
 
 
 class StudentError(Exception):
     """The student's code raised an exception that is not one of Python's own."""
 
 
-class StudentGone(Exception):
-    """The student's process stopped (time or memory limit, crash) during a test."""
+class StudentGone(BaseException):
+    """The student's process stopped (time or memory limit, crash) during a test (a ``BaseException``:
+    no ``except Exception`` of a test takes it for an error the student's code raised)."""
 
 
 class Remote:
@@ -104,6 +106,8 @@ class Conn:
     def result(self, r: dict, blobs: list[bytes], path):
         kind = r.get("m")
         if kind == "value":
+            if "v" not in r:
+                raise BadAnswer("the notebook's process sent a value without the value")
             return wire.decode(r.get("v"), blobs, handle=lambda i, t: Remote(self, i, t, path))
         if kind == "error":
             ename, evalue = str(r.get("ename", "Exception"))[:100], str(r.get("evalue", ""))[:2000]
@@ -139,7 +143,8 @@ class Formula:
         return self._ask(list(args), dict(kwargs), False)
 
     def many(self, calls: list) -> list:
-        return self._ask([[list(a), dict(k)] for a, k in calls], {}, True)
+        answers = self._ask([[list(a), dict(k)] for a, k in calls], {}, True)
+        return counting.answers_for(answers, len(calls), f"call_many({self.__name__})")
 
     def _ask(self, args, kwargs, many: bool):
         enc = wire.Encoder()
@@ -183,11 +188,13 @@ def run_student(begin: dict, conn: Conn) -> None:
         if type(fn) is Formula:
             return fn.many(calls)
         if type(fn) is Remote:
-            return conn.op("call_many", fn, ([[list(a), k] for a, k in calls],))
+            answers = conn.op("call_many", fn, ([[list(a), k] for a, k in calls],))
+            return counting.answers_for(answers, len(calls), f"call_many({'.'.join(fn._path or ('?',))})")
         return [fn(*a, **k) for a, k in calls]
 
     inspect.getsource = getsource
     checks.formula_only, checks.student_side, checks.call_many = formula_only, student_side, call_many
+    counting.install()
     os.chdir(begin["work"])
     os.environ["COURSE_SUBMISSION_DIR"] = begin["work"]  # course_utils.grading reads files only there
     import types
@@ -195,7 +202,7 @@ def run_student(begin: dict, conn: Conn) -> None:
     main = types.ModuleType("__main__")  # pickles of the set-up's classes name __main__
     sys.modules["__main__"] = main
     ns = main.__dict__
-    ns["__builtins__"] = builtins
+    ns["__builtins__"] = counting.test_builtins()
     exec(compile(begin.get("prelude", ""), "<instructor's set-up>", "exec"), ns)
     prelude = set(ns)
     while True:
@@ -237,8 +244,9 @@ def run_test(msg: dict, ns: dict, prelude: set[str], conn: Conn) -> dict:
                 ns[n] = conn.get(n)
             except NameError:
                 pass  # the test meets a NameError, or an earlier test's value
-        exec(compile(src, name, "exec"), ns)
-        return {"passed": True, "message": "", "hidden": False}
+        code, counter = counting.compile_test(src, name)
+        counting.run_counted(code, counter, ns)
+        return counting.verdict_if_nothing_compared(counter) or {"passed": True, "message": "", "hidden": False}
     except BaseException as e:  # noqa: BLE001 -- a failing test, whatever it raised
         if isinstance(e, StudentGone):
             return {"passed": False, "message": f"not finished: {e}", "hidden": False, "gone": True}
