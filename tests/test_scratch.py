@@ -170,3 +170,34 @@ def test_in_a_kernel_the_verdict_comes_from_the_input_history():
         assert shell.run_cell("from_scratch(good, banned=['torch.relu'])", store_history=True).success
     finally:
         InteractiveShell.clear_instance()
+
+
+# Each graded notebook's "from scratch" rules: {grade_id of the test cell: graded names}. A test cell
+# that bans something must do it through from_scratch (no text pattern on getsource left).
+RULES = {
+    "01_hw0_warmup": {"relu_tests": {"relu"}, "sigmoid_tests": {"sigmoid"}, "softmax_tests": {"softmax"},
+                      "cross_entropy_tests": {"cross_entropy"}},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("assignment", sorted(RULES))
+def test_each_graded_notebook_lists_its_rules(assignment):
+    import ast
+
+    source, _ = load(assignment)
+    got = {}
+    for c in source["cells"]:
+        src = "".join(c["source"])
+        if c["cell_type"] != "code" or not grade_id(c):
+            continue
+        assert "_banned" not in src, f"{grade_id(c)} still bans by text"
+        calls = [
+            n
+            for n in ast.walk(ast.parse(src))
+            if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "_from_scratch"
+        ]
+        if calls:
+            got[grade_id(c)] = {n.args[0].id for n in calls}
+            for n in calls:
+                scratch.Ban(ast.literal_eval(n.keywords[0].value))  # a well-formed list
+    assert got == RULES[assignment]
