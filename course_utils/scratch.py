@@ -419,12 +419,13 @@ def _segments(p: str) -> int:
 
 
 def _extend(p: str, tail: str) -> str:
-    """``p`` followed by ``tail`` (".relu" or "()"); what a call's value leads to is the call's value,
-    cut short ("torch.zeros()…"): whether it is banned is decided by what was called."""
+    """``p`` followed by ``tail`` (".relu" or "()"). Only a library's dotted names grow; a call's value,
+    a builtin and the student's objects are cut short ("torch.zeros()…"): whether such a value is
+    banned is decided by what was called, and what its attributes hold is in the attribute table."""
     if p.endswith("…"):
         return p
-    if _segments(p) >= MAX_DEPTH or "(" in p:
-        return p + "…"
+    if _segments(p) >= MAX_DEPTH or "(" in p or p[:1] in "<~":
+        return p + "…"  # what the student's objects, builtins and call values hold is in the attribute table
     return p + tail
 
 
