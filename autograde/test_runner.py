@@ -12,7 +12,10 @@ state is shared between students. In the child:
   types (``wire.decode``); anything else as a :class:`Remote` stand-in: calling it, reading an
   attribute, indexing, ``len`` and iterating run in the student's process and bring back plain
   values or further stand-ins;
-* ``inspect.getsource`` of a stand-in is the notebook's text with what it reaches (``reach.py``);
+* ``inspect.getsource`` of a stand-in is the notebook's text with what it reaches (``reach.py``),
+  and of a stand-in's method (``BasicBlock.__init__``) the student's method, never this runner's;
+* ``course_utils.checks.from_scratch(f, banned)`` judges the submission's cells before the test
+  (``course_utils.scratch``), here;
 * ``course_utils.checks.formula_only(f)`` runs ``f`` in a separate torch-free process;
 * ``course_utils.checks.call_many(f, calls)`` sends all the calls in one message;
 * ``course_utils.checks.student_side(f)`` runs a library function (``torchvision``'s ``ResNet``)
@@ -164,11 +167,24 @@ def run_student(begin: dict, conn: Conn) -> None:
     original_getsource = inspect.getsource
 
     def getsource(obj):
+        if type(obj) is not Remote and type(getattr(obj, "__self__", None)) is Remote:
+            obj = Remote(conn, -1, "method", obj.__self__._path + (obj.__name__,) if obj.__self__._path else None)
         if type(obj) is Remote:
             if not obj._path:
                 raise OSError("the source of this object is not known")
             return reach.source_of(obj._path, cells, state["k"])
+        if str(getattr(obj, "__qualname__", "")).startswith(("Remote.", "Conn.", "Formula.")):
+            raise OSError("the source of this object is not the notebook's")
         return original_getsource(obj)
+
+    def from_scratch(fn, banned):
+        from course_utils import scratch
+
+        scratch.Ban(banned)
+        if type(fn) is not Remote or not fn._path:
+            raise AssertionError("from_scratch checks an object of the notebook, by its name")
+        before = [src for k, src in cells if k < state["k"]]
+        checks.fail(scratch.violations(before, fn._path[0], banned), fn._path[0])
 
     def formula_only(fn):
         if type(fn) is not Remote or not fn._path or len(fn._path) != 1:
@@ -195,6 +211,7 @@ def run_student(begin: dict, conn: Conn) -> None:
     inspect.getsource = getsource
     checks.formula_only, checks.student_side, checks.call_many = formula_only, student_side, call_many
     counting.install()
+    checks.from_scratch = from_scratch
     os.chdir(begin["work"])
     os.environ["COURSE_SUBMISSION_DIR"] = begin["work"]  # course_utils.grading reads files only there
     import types

@@ -15,6 +15,9 @@ change nothing): the autograder runs tests in a trusted process and the student'
   trustworthy as those classes;
 - :func:`refuse_forward` -- a forward pre-hook that fails if a layer is run (for "compute it
   from the layer's settings, do not run the layer");
+- :func:`from_scratch` -- the function must not use the objects named (``torch.relu``): judged from
+  the notebook's code, every cell (:mod:`course_utils.scratch`); under the autograder in the trusted
+  process, from the submission's cells;
 - :func:`call_many` -- many calls of one function at once (a loop here; one message to the
   student's process under the autograder, so hundreds of random cases stay fast).
 
@@ -29,7 +32,16 @@ from collections.abc import Sequence
 
 import torch
 
-__all__ = ["check_close", "check_shape", "check_equal", "formula_only", "student_side", "refuse_forward", "call_many"]
+__all__ = [
+    "check_close",
+    "check_shape",
+    "check_equal",
+    "formula_only",
+    "student_side",
+    "refuse_forward",
+    "call_many",
+    "from_scratch",
+]
 
 
 def check_shape(t: torch.Tensor, expected: Sequence[int], what: str = "tensor") -> None:
@@ -127,3 +139,56 @@ def call_many(fn, calls: list) -> list:
         [(3, 1), (3, 0)]
     """
     return [fn(*args, **kwargs) for args, kwargs in calls]
+
+
+def from_scratch(fn, banned: list[str]) -> None:
+    """Raise ``AssertionError`` (saying what to remove) if ``fn`` may use anything in ``banned``.
+
+    ``banned`` names objects by their dotted names: ``"torch.relu"``, ``"torch.Tensor.relu"`` (any
+    ``.relu`` counts), ``"torch.nn.functional"`` (the module and everything in it). The verdict
+    comes from the notebook's code cells, all of them, read with :mod:`course_utils.scratch`:
+    dynamic code anywhere in the notebook (``exec``, ``globals()`` ...) fails too. In a notebook
+    the cells are IPython's input history (``In``: the cells run so far, each run; cells holding
+    hidden tests are the instructor's and are skipped); under the autograder, the submission's
+    cells before the test, in the trusted process. Outside IPython there is no notebook and
+    nothing is checked.
+
+    Example:
+        >>> from_scratch(abs, banned=["torch.relu"])  # plain Python: no notebook to read
+    """
+    from course_utils import scratch
+
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+    except ImportError:
+        shell = None
+    if shell is None or "In" not in shell.user_ns:
+        scratch.Ban(banned)  # still refuse a malformed list
+        return
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    tm = TransformerManager()
+    cells = []
+    for src in shell.user_ns["In"][1:]:
+        if "BEGIN HIDDEN TESTS" in src or "from_scratch(" in src:
+            continue
+        try:
+            cells.append(tm.transform_cell(src))
+        except Exception:
+            cells.append(src)
+    names = [n for n, v in shell.user_ns.items() if v is fn and not n.startswith("_")]
+    names += [getattr(fn, "__name__", "")] if getattr(fn, "__name__", "") else []
+    fail(scratch.violations(cells, sorted(set(names)), banned), names[0] if names else "the function")
+
+
+def fail(problems: list[str], what: str) -> None:
+    """Raise the ``AssertionError`` of :func:`from_scratch` for ``problems`` (nothing when empty).
+
+    Example:
+        >>> fail([], "relu")
+    """
+    if problems:
+        shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+        raise AssertionError(f"{what} must be written from scratch: remove {shown}")
