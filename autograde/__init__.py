@@ -10,6 +10,7 @@ Grading (``make grade``), one module per step; the security rules and limits are
 
     collect.py        submissions folder -> one Submission per student (files streamed to disk)
       roster.py       who is who: LMS download names, the roster CSV
+    sheets.py         every CSV a TA opens: text never a formula, numbers stay numbers
     job.py            the assignment (nbgrader generate_assignment) and one student's cells to run
     grade.py          the batch: workers, the canary, writing results        (host, trusted)
       cluster.py      the same batch fanned out to Dask workers (--scheduler)

@@ -12,32 +12,48 @@ The rules
   2. What the student's process sends is data, decoded by ``wire.decode`` into exact built-in types
      (an ``int`` subclass arrives as an ``int``; a Tensor subclass as a plain tensor) or into
      stand-ins for objects that stay there. The trusted side never unpickles, never imports, never
-     executes anything the student's process sent.
+     executes anything the student's process sent. It checks every answer's shape (``call_many``:
+     exactly one answer per call, from the student's and the formula process; a value present), so
+     tampering with either process's encoder or dispatcher yields wrong answers at worst. A test that
+     compared nothing (no ``assert``, ``check_*`` or ``assert_close`` ran in it, or in its hidden part)
+     fails (``counting.py``).
   3. Test cells always come from the instructor's source (with the hidden tests), whatever the
      submission did to them; builtins and the instructor's imports in the trusted runner are the
      real ones, whatever the notebook rebinds.
-  4. "Ask PyTorch" is judged from the notebook's text (``reach.py``), in the trusted runner: the
-     graded function with everything it reaches in the notebook, imports resolved; code that hides
-     what it calls (``eval``, computed ``getattr``, ``__dict__`` ...) fails. Formula functions
+  4. "Ask PyTorch" is judged from the notebook's code in the trusted runner, never by running it:
+     ``course_utils.checks.from_scratch`` (``course_utils/scratch.py``) reads every code cell, what
+     each name may hold and what the graded function reaches; dynamic code anywhere in the notebook
+     fails, and so does code the analysis cannot finish (HW0; the other homework still reads
+     ``inspect.getsource`` text, ``reach.py``). Formula functions
      (``course_utils.checks.formula_only``) run in a separate process without torch at all.
   5. The kernel enforces the limits (``limits.py``): no new processes, no network sockets, no
-     signals or ptrace to other processes, memory, CPU time, file size, open files; the sandbox
-     adds no network, a read-only system and a size-limited private /tmp. The host enforces wall
-     time per cell and per notebook, and the size of every message.
+     signals, ptrace, limits or rescheduling of other processes, memory, CPU time, file size, open
+     files; the sandbox adds no network, a read-only system, ``/`` and ``/dev``, and size-limited
+     private ``/tmp`` and ``/dev/shm``, emptied after every student (a sandbox that cannot be emptied
+     is replaced before the next one). The host enforces wall time per cell and per notebook, and
+     the size of every message. The trusted test runner limits its own address space
+     (``trusted_memory_mb``, on top of what it holds once warm); HW3's checkpoint is opened only in
+     the student's process, and each held-out image is judged twice, in two secret orders.
   6. One bad submission never harms another: each is read, unpacked and graded in its own
      try/except, gets its own processes, and fails alone with its reason; the batch always ends
      with every student's row.
   7. A broken grader grades no one: the instructor's solution is graded first, in the same
      sandbox (the *canary*); unless it earns every autograded point, no grade is written.
-  8. No grading without a sandbox by accident: bubblewrap, else Podman/Docker, else refuse;
+  8. No grading without a sandbox by accident: bubblewrap, else Podman, else refuse;
      ``--unsafe-no-sandbox`` only for trusted input.
+  9. Who is who comes from the LMS's ids only (``roster.py``), never a name; a file that may be two
+     students' is graded for no one; every CSV cell a TA opens is text or a number, never a formula
+     (``sheets.py``).
+ 10. Dask only over TLS with the course's certificates (``cluster.py``, ``clustercerts.py``); plain
+     ``tcp://`` only with ``--trusted-network``.
 
 What is not covered
   A student's process can use its own CPU and memory up to the limits, and return wrong values
   fast; it can see the test inputs it is called with. ``student_side`` results (a torchvision
   network built from the student's blocks) are computed in the student's process and are only as
-  trustworthy as the source checks of those blocks. Side channels of the host kernel are out of
-  scope.
+  trustworthy as the source checks of those blocks. HW3's model is judged on each held-out image
+  alone, but a model that looks up the public test labels of the images it is shown is consistent
+  and not detected. Side channels of the host kernel are out of scope.
 """
 
 from __future__ import annotations
