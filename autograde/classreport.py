@@ -16,6 +16,7 @@ import zipfile
 from collections import Counter
 from pathlib import Path
 
+from autograde.inert import markdown_text
 from autograde.job import Assignment
 from autograde.report import Result
 
@@ -65,9 +66,11 @@ def class_report(a: Assignment, results: list[Result], out: Path) -> tuple[Path,
     failed = [r for r in results if r.problem]
     reasons = Counter(r.problem.split(":")[0] if r.problem else "" for r in failed)
     lines += ["", f"## Submissions that could not be graded ({len(failed)})", ""]
-    lines += [f"- {r.student}: {r.problem}" for r in sorted(failed, key=lambda r: r.student)] or ["none"]
+    # what a submission did goes in as plain text: no HTML, link or image a Markdown viewer would follow
+    m = markdown_text
+    lines += [f"- {m(r.student)}: {m(r.problem)}" for r in sorted(failed, key=lambda r: r.student)] or ["none"]
     if reasons:
-        lines += ["", "Most common: " + "; ".join(f"{k} ({n})" for k, n in reasons.most_common(3))]
+        lines += ["", "Most common: " + "; ".join(f"{m(k)} ({n})" for k, n in reasons.most_common(3))]
     md.write_text("\n".join(lines) + "\n")
     return png, md
 
