@@ -279,10 +279,13 @@ def markdown_text(s: object) -> str:
 
 def _preprocessor():
     from nbconvert.preprocessors import Preprocessor
+    from traitlets import Bool
 
     class InertNotebook(Preprocessor):
         """nbgrader/nbconvert preprocessor: the notebook as :func:`notebook` makes it (for ``nbgrader
         autograde`` and ``generate_feedback``, so formgrader and the feedback show it inert)."""
+
+        enabled = Bool(True)  # nbconvert's preprocessors are off unless enabled; this one always runs
 
         def preprocess(self, nb, resources):
             import nbformat

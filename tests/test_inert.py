@@ -82,10 +82,12 @@ def live(page: str) -> list[str]:
 
 
 def _html(nb: dict) -> str:
+    import json
+
     import nbformat
     from nbconvert import HTMLExporter
 
-    return HTMLExporter(template_name="classic").from_notebook_node(nbformat.from_dict(nb))[0]
+    return HTMLExporter(template_name="classic").from_notebook_node(nbformat.reads(json.dumps(nb), as_version=4))[0]
 
 
 def _nb(cells: list[dict]) -> dict:
@@ -199,3 +201,30 @@ def test_markdown_text_for_reports():
 
     out = markdown2html_mistune(s)
     assert "<img" not in out and "javascript" not in re.findall(r"<a [^>]*>", out) and "onerror" in out
+
+
+def test_plain_nbgrader_autograde_is_inert(tmp_path):
+    """The README's plain route (`nbgrader autograde`, then formgrader): the course config makes the
+    autograded copy inert too, and scores are untouched (the solution still earns every point)."""
+    import json
+
+    from autograde.mock_submissions import filled, load
+    from harness import Course
+
+    a = "01_hw0_warmup"
+    course = Course(tmp_path / "course", [a])
+    course.release(a)
+    source, release = load(a)
+    nb = filled(source, release)
+    nb["cells"].insert(1, {"cell_type": "markdown", "id": "md", "metadata": {}, "source": MARKDOWN[0]})
+    html = 'from IPython.display import HTML, display\ndisplay(HTML("<img src=x onerror=a()>"))'
+    nb["cells"].insert(2, {"cell_type": "code", "id": "cd", "metadata": {}, "execution_count": None, "outputs": [],
+                           "source": html})  # fmt: skip
+    (tmp_path / "nb.ipynb").write_text(json.dumps(nb))
+    course.submit("eve", a, {f"{a}.ipynb": tmp_path / "nb.ipynb"})
+    course.autograde(a)
+    out = json.loads((tmp_path / "course" / "autograde" / "autograded" / "eve" / a / f"{a}.ipynb").read_text())
+    page = _html(out)
+    assert not live(page), live(page)
+    assert "text/html output left out" in json.dumps(out)
+    assert all(s == m for s, m in course.cell_scores(a, "eve").values())
