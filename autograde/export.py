@@ -16,7 +16,8 @@ scores and comments TAs entered there are in what comes out:
   without a submission get an empty cell (the LMS leaves their grade alone) and are listed.
 - **feedback** (:func:`feedback`): nbgrader's own ``generate_feedback`` on the autograded notebooks
   (the whole notebook, outputs, every cell's score, the TAs' comments, the late penalty), with
-  nbgrader's ``ClearHiddenTests`` so no hidden test reaches a student, then one zip per student for
+  nbgrader's ``ClearHiddenTests`` so no hidden test reaches a student, and ``inert.InertNotebook``
+  first so that what the student wrote reaches the page only inert, then one zip per student for
   the LMS's feedback upload (``feedback_zips/ASSIGNMENT/STUDENT_feedback.zip``).
 
 Example:
@@ -151,13 +152,16 @@ def _nbgrader_api(out: Path, db_url: str):
     from nbgrader.preprocessors import ClearHiddenTests, GetGrades
     from traitlets.config import Config
 
+    from autograde.inert import InertNotebook
+
     cfg = Config()
     cfg.CourseDirectory.root = str(out)
     cfg.CourseDirectory.autograded_directory = "autograded"
     cfg.CourseDirectory.feedback_directory = "feedback"
     cfg.CourseDirectory.submitted_directory = "submitted"
     cfg.CourseDirectory.db_url = db_url
-    cfg.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+    # the notebook inert first (sanitized markdown, text and checked images), then nbgrader's own steps
+    cfg.GenerateFeedback.preprocessors = [InertNotebook, GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
     return NbGraderAPI(CourseDirectory(config=cfg), config=cfg)
 
 

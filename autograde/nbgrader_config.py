@@ -15,6 +15,7 @@ A test (or `make grade`) can point the same layout at another root by setting
 """
 
 import os
+import sys
 
 c = get_config()  # noqa: F821  (provided by traitlets when nbgrader loads this file)
 
@@ -39,3 +40,24 @@ c.ClearOutput.enabled = True
 # Students see a clear message when they left a stub untouched.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+
+# What a student wrote reaches formgrader and the feedback only inert (autograde/inert.py: sanitized
+# markdown, text and checked PNG/JPEG outputs, no attachments or metadata a page interprets): the
+# autograded copy is made inert after it ran and was scored, the feedback again before it is written.
+sys.path.insert(0, os.path.dirname(here))
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
+from nbgrader import preprocessors as _pp  # noqa: E402
+
+from autograde.inert import InertNotebook  # noqa: E402
+
+c.Autograde.autograde_preprocessors = [
+    _pp.Execute,
+    _pp.IgnorePattern,
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    _pp.LimitOutput,
+    _pp.SaveAutoGrades,
+    _pp.AssignLatePenalties,
+    _pp.CheckCellMetadata,
+    InertNotebook,
+]
+c.GenerateFeedback.preprocessors = [InertNotebook, _pp.GetGrades, CSSHTMLHeaderPreprocessor]

@@ -6,11 +6,11 @@ Everything here runs in the host and reads only the trusted runner's verdicts (`
 from __future__ import annotations
 
 import csv
-import html
 from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
 
+from autograde import inert
 from autograde.job import Assignment, Job
 from autograde.sheets import number_or_text, text_cell, write_rows
 from course_utils.nbcells import cell_source, grade_id, nbgrader_meta, visible_part
@@ -99,7 +99,8 @@ def write_gradebook(db_url: str, a: Assignment, res: Result, deadline=None) -> N
 
 def autograded_notebook(nb: dict | None, a: Assignment, res: Result) -> dict:
     """The student's whole notebook as graded: their markdown (written answers) and code with the
-    outputs it produced, the instructor's test cells in place with their results."""
+    outputs it produced, the instructor's test cells in place with their results; all of it inert
+    (``inert.notebook``: sanitized markdown, text and checked images only), as formgrader shows it."""
     src_meta = {grade_id(c): nbgrader_meta(c) for c in a.source_nb["cells"] if grade_id(c)}
     cells_in = nb["cells"] if nb is not None else []
     cells, emitted = [], -1
@@ -155,7 +156,7 @@ def autograded_notebook(nb: dict | None, a: Assignment, res: Result) -> dict:
                 }
             )
     markdown_until(len(cells_in))
-    return {"cells": cells, "metadata": a.release_nb.get("metadata", {}), "nbformat": 4, "nbformat_minor": 5}
+    return inert.notebook({"cells": cells, "metadata": a.release_nb.get("metadata", {})})
 
 
 _CSS = """body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
@@ -165,9 +166,16 @@ td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}.ok{color:#176f2
 .result.bad{border-color:#cf222e}.note{color:#555}"""
 
 
+# No script, frame, form, base or request to anywhere: the page is text, styles and data images.
+CSP_META = (
+    "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; style-src 'unsafe-inline'; "
+    "img-src data:; base-uri 'none'; form-action 'none'\">"
+)
+
+
 def feedback_html(a: Assignment, res: Result) -> str:
     """Feedback for the student: score per graded cell, visible test code and messages, no hidden tests."""
-    e = html.escape
+    e = inert.text
     rows = []
     for gid in a.order:
         c = a.cells[gid]
@@ -181,7 +189,8 @@ def feedback_html(a: Assignment, res: Result) -> str:
         elif c.kind == "written":
             rows.append(f"<tr><td>{e(gid)}</td><td>? / {c.points:g}</td><td>graded by hand</td></tr>")
     parts = [
-        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{e(a.name)} feedback: {e(res.student)}</title>"
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'>{CSP_META}"
+        f"<title>{e(a.name)} feedback: {e(res.student)}</title>"
         f"<style>{_CSS}</style></head><body>",
         f"<h1>{e(a.name)}: feedback for {e(res.student)}</h1>",
         f"<p><b>Autograded score: {res.total:g} / {a.auto_points:g}</b>"
