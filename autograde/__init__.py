@@ -21,6 +21,7 @@ Grading (``make grade``), one module per step; the security rules and limits are
       sandbox.py      starting the two processes of a worker (bubblewrap, Podman)
       report.py       scores from verdicts, gradebook, autograded notebook, feedback, CSV
       classreport.py  how the class did (PNG, Markdown), feedback zips for the LMS
+      inert.py        student content made inert for every page a TA or student opens
     test_runner.py    the trusted runner: instructor's test cells, stand-ins    (trusted, no student code)
       reach.py        what a graded function reaches in the notebook's text
       counting.py     what a test compared (a test that compared nothing fails), answers' shape

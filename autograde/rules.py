@@ -46,6 +46,10 @@ The rules
      (``sheets.py``).
  10. Dask only over TLS with the course's certificates (``cluster.py``, ``clustercerts.py``); plain
      ``tcp://`` only with ``--trusted-network``.
+ 11. What a student wrote reaches a browser only inert: every notebook or page made for a TA or a
+     student (autograded notebook, feedback, class report) goes through ``inert.py`` (allowlist-
+     sanitized markdown, text and checked PNG/JPEG outputs, no attachments or metadata a renderer
+     interprets).
 
 What is not covered
   A student's process can use its own CPU and memory up to the limits, and return wrong values
