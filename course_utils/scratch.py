@@ -88,7 +88,12 @@ def dynamic_code(cells: list[Cell], flow: Flow | None = None) -> list[str]:
                     bad = f"{n.func.id}() with a computed name"
             elif isinstance(n, ast.Name) and n.id in DYNAMIC_NAMES:
                 bad = n.id
-            elif isinstance(n, ast.Name) and flow is not None and isinstance(n.ctx, ast.Load) and n.id in flow.bound:
+            elif (
+                isinstance(n, ast.Name)
+                and flow is not None
+                and isinstance(n.ctx, ast.Load)
+                and flow.key(n) in flow.bound
+            ):
                 used = sorted(p for p in flow.denote(n) if p.split(".")[0].split("(")[0] in DANGEROUS)
                 bad = f"the module {used[0].split('.')[0].split('(')[0]}" if used else None
             elif isinstance(n, ast.Attribute):

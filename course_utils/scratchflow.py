@@ -19,6 +19,8 @@ from __future__ import annotations
 import ast
 import unicodedata
 
+from course_utils.scratchscope import scope_keys
+
 MAX_ROUNDS = 60  # rounds of the flow analysis before it gives up (and fails)
 MAX_PATHS = 4000  # dotted paths one name may have before the analysis gives up (and fails)
 MAX_DEPTH = 12  # segments of one dotted path
@@ -121,6 +123,7 @@ class Flow:
         self.facts: list[tuple] = []
         self.raised: list[ast.AST] = []
         self.bound: set[str] = set()
+        self.keys = scope_keys([c.tree for c in cells if c.tree is not None])  # id(node) -> its binding
         for cell in cells:
             if cell.tree is not None:
                 self._collect(cell)
@@ -133,7 +136,7 @@ class Flow:
         tok = f"<{'class' if isinstance(node, ast.ClassDef) else 'def'}:{k}>"
         self.token[id(node)] = tok
         inner = [node] if not isinstance(node, ast.ClassDef) else [n for n in ast.walk(node) if isinstance(n, _FUNCS)]
-        self.params[k] = [a.arg for f in inner for a in _args(f)]
+        self.params[k] = [self.keys[id(a)] for f in inner for a in _args(f)]
         return tok
 
     def _collect(self, cell: Cell) -> None:
@@ -145,9 +148,9 @@ class Flow:
 
     def _bind(self, target: ast.AST, value) -> None:
         """``target = value`` (value: an expression, or a set of paths)."""
-        if isinstance(target, ast.Name):
-            self.bound.add(target.id)
-            self.facts.append(("env", target.id, value))
+        if isinstance(target, (ast.Name, ast.arg, ast.MatchAs, ast.MatchStar, ast.MatchMapping)):
+            self.bound.add(self.key(target))
+            self.facts.append(("env", self.key(target), value))
         elif isinstance(target, (ast.Tuple, ast.List)):
             for t in target.elts:
                 self._bind(t, value)
@@ -158,6 +161,10 @@ class Flow:
             if isinstance(target, ast.Attribute):
                 self.facts.append(("attr", target.attr, value))
 
+    def key(self, node: ast.AST) -> str:
+        """The binding a name refers to (``x``, a global; ``x@3``, a local of scope 3)."""
+        return self.keys.get(id(node)) or node.id
+
     def _into(self, base: ast.AST, value) -> None:
         """``value`` may be stored into the object ``base`` (and every attribute on the way)."""
         while isinstance(base, (ast.Attribute, ast.Subscript, ast.Call, ast.Starred)):
@@ -165,7 +172,7 @@ class Flow:
                 self.facts.append(("attr", base.attr, value))
             base = base.func if isinstance(base, ast.Call) else base.value
         if isinstance(base, ast.Name):
-            self.facts.append(("env", base.id, value))
+            self.facts.append(("env", self.key(base), value))
 
     def _facts_of(self, node: ast.AST) -> None:
         if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)) and node.value is not None:
@@ -185,24 +192,25 @@ class Flow:
                     name, path = a.asname or a.name, f"{node.module}.{a.name}"
                 if path.split(".")[0] not in MODULES | DANGEROUS:
                     path = "?" + path  # a module the grader cannot vouch for (a file of the submission?)
-                self.bound.add(name)
-                self.facts.append(("env", name, {path}))
+                self.bound.add(self.keys[id(a)])
+                self.facts.append(("env", self.keys[id(a)], {path}))
         elif isinstance(node, (*_FUNCS, ast.ClassDef)):
             tok = self.token[id(node)]
             if not isinstance(node, ast.Lambda):
-                self.bound.add(node.name)
-                self.facts.append(("env", node.name, {tok}))
+                name = self.keys[id(node)]
+                self.bound.add(name)
+                self.facts.append(("env", name, {tok}))
                 for d in node.decorator_list:  # the name is what the decorator returns
-                    self.facts.append(("env", node.name, ast.Call(d, [], [])))
+                    self.facts.append(("env", name, ast.Call(d, [], [])))
             if not isinstance(node, ast.ClassDef):
                 pos = [*node.args.posonlyargs, *node.args.args]
                 for a, d in zip(pos[len(pos) - len(node.args.defaults) :], node.args.defaults):
-                    self._bind(ast.Name(a.arg, ast.Store()), d)
+                    self._bind(a, d)
                 for a, d in zip(node.args.kwonlyargs, node.args.kw_defaults):
                     if d is not None:
-                        self._bind(ast.Name(a.arg, ast.Store()), d)
+                        self._bind(a, d)
                 for a in _args(node):
-                    self.bound.add(a.arg)
+                    self.bound.add(self.keys[id(a)])
                 k = int(tok[5:-1])
                 if isinstance(node, ast.Lambda):
                     self.facts.append(("ret", k, node.body))
@@ -222,14 +230,13 @@ class Flow:
         elif isinstance(node, ast.Match):
             for case in node.cases:
                 for p in ast.walk(case.pattern):
-                    for name in (getattr(p, "name", None), getattr(p, "rest", None)):
-                        if isinstance(name, str):
-                            self._bind(ast.Name(name, ast.Store()), node.subject)
+                    if id(p) in self.keys:
+                        self._bind(p, node.subject)
         elif isinstance(node, ast.Raise) and node.exc is not None:
             self.raised.append(node.exc)
         elif isinstance(node, ast.ExceptHandler) and node.name:
-            self.bound.add(node.name)
-            self.facts.append(("raised", node.name))
+            self.bound.add(self.keys[id(node)])
+            self.facts.append(("raised", self.keys[id(node)]))
 
     # -- solving
     def denote(self, e: ast.AST | None) -> set[str]:
@@ -237,8 +244,8 @@ class Flow:
         if e is None:
             return set()
         if isinstance(e, ast.Name):
-            if e.id in self.bound:
-                return self.env.get(e.id, set())
+            if self.key(e) in self.bound:
+                return self.env.get(self.key(e), set())
             return {f"~{e.id}"}  # a builtin
         if isinstance(e, ast.Attribute):
             return {_extend(p, "." + e.attr) for p in self.denote(e.value)} | self.attrs.get(e.attr, set())
@@ -318,7 +325,7 @@ class Flow:
         receiver = self.denote(call.func.value) if isinstance(call.func, ast.Attribute) else set()
         # x.append(v), obj.keep(v): into x; torch.exp(v) (a module's function) and t.sum(v) keep nothing
         if isinstance(call.func, ast.Attribute) and (name in MUTATORS or not _only_library(receiver)):
-            for t in _roots(call.func.value):
+            for t in map(self.key, _roots(call.func.value)):
                 changed |= self._add(self.env, t, given)
             for a in _attrs(call.func.value):
                 changed |= self._add(self.attrs, a, given)
@@ -331,7 +338,7 @@ class Flow:
                 for pname in self.params.get(_token_number(p), []):
                     back |= self.env.get(pname, set())
             for a in args:
-                for t in _roots(a):
+                for t in map(self.key, _roots(a)):
                     changed |= self._add(self.env, t, given | back)
                 for at in _attrs(a):
                     changed |= self._add(self.attrs, at, given | back)
@@ -346,10 +353,10 @@ def _args(f: ast.AST) -> list[ast.arg]:
     return [*a.posonlyargs, *a.args, *a.kwonlyargs, *([a.vararg] if a.vararg else []), *([a.kwarg] if a.kwarg else [])]
 
 
-def _roots(e: ast.AST) -> list[str]:
+def _roots(e: ast.AST) -> list[ast.Name]:
     while isinstance(e, (ast.Attribute, ast.Subscript, ast.Starred)):
         e = e.value
-    return [e.id] if isinstance(e, ast.Name) else []
+    return [e] if isinstance(e, ast.Name) else []
 
 
 def _attrs(e: ast.AST) -> list[str]:
