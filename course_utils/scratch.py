@@ -2,7 +2,8 @@
 
 :func:`violations` reads every code cell of a notebook (text, with ``ast``; nothing is run) and
 answers, for one graded name, the reasons it may use a banned object. The analysis is
-conservative: where it cannot decide, it says so, and the test fails.
+conservative: where it cannot decide, it says so, and the test fails. This module holds the rules
+and the messages; the flow analysis of point 2 is :mod:`course_utils.scratchflow`.
 
 1. **Dynamic code anywhere in the notebook** fails: ``exec``, ``eval``, ``compile``,
    ``__import__``, ``globals()``, ``vars()``, ``locals()``, ``getattr``/``setattr``/``hasattr``/
@@ -34,29 +35,25 @@ Example:
 from __future__ import annotations
 
 import ast
-import unicodedata
 
-MAX_ROUNDS = 60  # rounds of the flow analysis before it gives up (and fails)
-MAX_PATHS = 4000  # dotted paths one name may have before the analysis gives up (and fails)
-MAX_DEPTH = 12  # segments of one dotted path
+from course_utils.scratchflow import (
+    DANGEROUS,
+    MAX_DEPTH,
+    MAX_PATHS,
+    MAX_ROUNDS,
+    MODULES,
+    NAMED_CALLS,
+    Cell,
+    Flow,
+    Undecidable,
+    _named_call,
+    _norm,
+    _token_number,
+)
 
-# Top-level modules a graded notebook may import (all imported before any student cell when grading,
-# so no file of the submission can stand in for them).
-MODULES = {
-    "torch", "torchvision", "numpy", "math", "cmath", "matplotlib", "course_utils", "collections", "functools",
-    "itertools", "time", "typing", "dataclasses", "contextlib", "random", "copy", "IPython", "tqdm", "torchinfo",
-    "PIL", "statistics", "fractions", "numbers", "enum", "abc", "warnings", "re", "json", "os", "pathlib", "sys",
-    "__future__", "operator", "string", "textwrap",
-}  # fmt: skip
-# Modules that reach objects by name, read frames or run code from data: any use of them is dynamic.
-DANGEROUS = {
-    "inspect", "gc", "ctypes", "importlib", "builtins", "pickle", "marshal", "types", "code", "codeop", "runpy",
-    "pydoc", "pkgutil", "timeit", "doctest", "pdb", "cProfile", "profile", "trace", "copyreg", "shelve", "dill",
-    "cloudpickle", "joblib", "dis", "symtable", "ast", "sysconfig", "site", "zipimport", "imp", "threading",
-    "multiprocessing", "subprocess", "unittest", "typing_extensions", "annotationlib",
-}  # fmt: skip
+__all__ = ["MAX_DEPTH", "MAX_PATHS", "MAX_ROUNDS", "MODULES", "Ban", "dynamic_code", "violations"]
+
 DYNAMIC_CALLS = {"eval", "exec", "compile", "__import__", "globals", "vars", "locals", "breakpoint", "get_ipython"}
-NAMED_CALLS = {"getattr", "setattr", "hasattr", "delattr"}  # fine with a constant name (read as an attribute)
 DYNAMIC_NAMES = {"__builtins__", "__loader__", "__spec__", "__import__", "get_ipython"}
 DYNAMIC_ATTRS = {
     "__dict__", "__globals__", "__builtins__", "__subclasses__", "__getattribute__", "__getattr__", "__setattr__",
@@ -69,364 +66,6 @@ DYNAMIC_ATTRS = {
 }  # fmt: skip
 # attribute names that are only dynamic on a library object (``self.load(...)`` of a student class is fine)
 LIBRARY_ONLY = {"load", "loads", "jit", "hub", "package", "modules", "library", "overrides", "serialization"}
-# calls that put their later arguments into their first (``setattr(o, "f", torch.relu)``, ``heapq.heappush``)
-MUTATORS = {
-    "setattr", "update_wrapper", "wraps", "setitem", "iadd", "heappush", "heappushpop", "heapreplace", "insort",
-    "insort_left", "insort_right", "append", "extend", "insert", "update", "setdefault", "add", "appendleft",
-    "extendleft", "add_module", "register_module", "register_buffer", "register_parameter", "copy_", "set_",
-    "put", "push", "__setitem__",
-}  # fmt: skip
-
-
-class Undecidable(Exception):
-    """The analysis could not finish (a chain too long): the graded function fails."""
-
-
-def _norm(s: str) -> str:
-    return unicodedata.normalize("NFKC", s)
-
-
-def _is_magic(node: ast.AST) -> bool:
-    """``get_ipython().run_line_magic('pip', ...)`` and friends, as IPython writes magics and ``!`` lines."""
-    return (
-        isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Attribute)
-        and node.func.attr in ("run_line_magic", "run_cell_magic", "system", "getoutput")
-        and isinstance(node.func.value, ast.Call)
-        and isinstance(node.func.value.func, ast.Name)
-        and node.func.value.func.id == "get_ipython"
-        and not node.func.value.args
-        and all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in node.args)
-        and not node.keywords
-    )
-
-
-def _is_modules_membership(node: ast.AST) -> bool:
-    """``"google.colab" in sys.modules``: reads a name, gives no object (the set-up cell's test)."""
-    return (
-        isinstance(node, ast.Compare)
-        and len(node.ops) == 1
-        and isinstance(node.ops[0], (ast.In, ast.NotIn))
-        and isinstance(node.left, ast.Constant)
-        and isinstance(node.comparators[0], ast.Attribute)
-        and node.comparators[0].attr == "modules"
-        and isinstance(node.comparators[0].value, ast.Name)
-        and node.comparators[0].value.id == "sys"
-    )
-
-
-class Cell:
-    """One parsed cell: its number (1-based, as shown in messages) and its tree (magics blanked)."""
-
-    def __init__(self, number: int, src: str):
-        self.number, self.src = number, src
-        try:
-            self.tree: ast.Module | None = ast.parse(src)
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
-            self.tree = None
-        if self.tree is not None:
-            for n in ast.walk(self.tree):
-                for field, value in ast.iter_fields(n):
-                    if isinstance(value, ast.AST) and (_is_magic(value) or _is_modules_membership(value)):
-                        setattr(n, field, ast.copy_location(ast.Constant(None), value))
-
-    def where(self, node: ast.AST) -> str:
-        seg = ast.get_source_segment(self.src, node) or ast.unparse(node)
-        seg = seg.splitlines()[0] if seg else ""
-        return f"cell {self.number}, line {getattr(node, 'lineno', '?')}: {seg[:80]}"
-
-
-# ------------------------------------------------------------------------------------ the flows
-class _Flow:
-    """Name -> the dotted paths it may denote, over every binding of every cell (module docstring, 2)."""
-
-    def __init__(self, cells: list[Cell]):
-        self.cells = cells
-        self.env: dict[str, set[str]] = {}
-        self.attrs: dict[str, set[str]] = {}
-        self.ret: dict[int, set[str]] = {}
-        self.nodes: dict[int, tuple[ast.AST, Cell]] = {}  # token number -> def, class or lambda
-        self.token: dict[int, str] = {}  # id(node) -> "<def:k>" or "<class:k>"
-        self.params: dict[int, list[str]] = {}
-        self.facts: list[tuple] = []
-        self.raised: list[ast.AST] = []
-        self.bound: set[str] = set()
-        for cell in cells:
-            if cell.tree is not None:
-                self._collect(cell)
-        self._solve()
-
-    # -- facts
-    def _register(self, node: ast.AST, cell: Cell) -> str:
-        k = len(self.nodes)
-        self.nodes[k] = (node, cell)
-        tok = f"<{'class' if isinstance(node, ast.ClassDef) else 'def'}:{k}>"
-        self.token[id(node)] = tok
-        inner = [node] if not isinstance(node, ast.ClassDef) else [n for n in ast.walk(node) if isinstance(n, _FUNCS)]
-        self.params[k] = [a.arg for f in inner for a in _args(f)]
-        return tok
-
-    def _collect(self, cell: Cell) -> None:
-        for node in ast.walk(cell.tree):
-            if isinstance(node, (*_FUNCS, ast.ClassDef)):
-                self._register(node, cell)
-        for node in ast.walk(cell.tree):
-            self._facts_of(node)
-
-    def _bind(self, target: ast.AST, value) -> None:
-        """``target = value`` (value: an expression, or a set of paths)."""
-        if isinstance(target, ast.Name):
-            self.bound.add(target.id)
-            self.facts.append(("env", target.id, value))
-        elif isinstance(target, (ast.Tuple, ast.List)):
-            for t in target.elts:
-                self._bind(t, value)
-        elif isinstance(target, ast.Starred):
-            self._bind(target.value, value)
-        elif isinstance(target, (ast.Attribute, ast.Subscript)):
-            self._into(target.value, value)
-            if isinstance(target, ast.Attribute):
-                self.facts.append(("attr", target.attr, value))
-
-    def _into(self, base: ast.AST, value) -> None:
-        """``value`` may be stored into the object ``base`` (and every attribute on the way)."""
-        while isinstance(base, (ast.Attribute, ast.Subscript, ast.Call, ast.Starred)):
-            if isinstance(base, ast.Attribute):
-                self.facts.append(("attr", base.attr, value))
-            base = base.func if isinstance(base, ast.Call) else base.value
-        if isinstance(base, ast.Name):
-            self.facts.append(("env", base.id, value))
-
-    def _facts_of(self, node: ast.AST) -> None:
-        if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)) and node.value is not None:
-            for t in node.targets if isinstance(node, ast.Assign) else [node.target]:
-                self._bind(t, node.value)
-        elif isinstance(node, ast.NamedExpr):
-            self._bind(node.target, node.value)
-        elif isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)):
-            self._bind(node.target, node.iter)
-        elif isinstance(node, ast.withitem) and node.optional_vars is not None:
-            self._bind(node.optional_vars, node.context_expr)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            for a in node.names:
-                if isinstance(node, ast.Import):
-                    name, path = (a.asname, a.name) if a.asname else (a.name.split(".")[0], a.name.split(".")[0])
-                else:
-                    name, path = a.asname or a.name, f"{node.module}.{a.name}"
-                if path.split(".")[0] not in MODULES | DANGEROUS:
-                    path = "?" + path  # a module the grader cannot vouch for (a file of the submission?)
-                self.bound.add(name)
-                self.facts.append(("env", name, {path}))
-        elif isinstance(node, (*_FUNCS, ast.ClassDef)):
-            tok = self.token[id(node)]
-            if not isinstance(node, ast.Lambda):
-                self.bound.add(node.name)
-                self.facts.append(("env", node.name, {tok}))
-                for d in node.decorator_list:  # the name is what the decorator returns
-                    self.facts.append(("env", node.name, ast.Call(d, [], [])))
-            if not isinstance(node, ast.ClassDef):
-                pos = [*node.args.posonlyargs, *node.args.args]
-                for a, d in zip(pos[len(pos) - len(node.args.defaults) :], node.args.defaults):
-                    self._bind(ast.Name(a.arg, ast.Store()), d)
-                for a, d in zip(node.args.kwonlyargs, node.args.kw_defaults):
-                    if d is not None:
-                        self._bind(ast.Name(a.arg, ast.Store()), d)
-                for a in _args(node):
-                    self.bound.add(a.arg)
-                k = int(tok[5:-1])
-                if isinstance(node, ast.Lambda):
-                    self.facts.append(("ret", k, node.body))
-                for n in ast.walk(node):
-                    if isinstance(n, (ast.Return, ast.Yield, ast.YieldFrom)) and n.value is not None:
-                        self.facts.append(("ret", k, n.value))
-            else:
-                for stmt in node.body:  # class attributes and methods are attributes of every object
-                    if isinstance(stmt, (*_FUNCS, ast.ClassDef)):
-                        self.facts.append(("attr", stmt.name, {self.token[id(stmt)]}))
-                    elif isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None:
-                        for t in stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]:
-                            if isinstance(t, ast.Name):
-                                self.facts.append(("attr", t.id, stmt.value))
-        elif isinstance(node, ast.Call):
-            self.facts.append(("call", node))
-        elif isinstance(node, ast.Match):
-            for case in node.cases:
-                for p in ast.walk(case.pattern):
-                    for name in (getattr(p, "name", None), getattr(p, "rest", None)):
-                        if isinstance(name, str):
-                            self._bind(ast.Name(name, ast.Store()), node.subject)
-        elif isinstance(node, ast.Raise) and node.exc is not None:
-            self.raised.append(node.exc)
-        elif isinstance(node, ast.ExceptHandler) and node.name:
-            self.bound.add(node.name)
-            self.facts.append(("raised", node.name))
-
-    # -- solving
-    def denote(self, e: ast.AST | None) -> set[str]:
-        """The paths an expression may denote (module docstring, 2)."""
-        if e is None:
-            return set()
-        if isinstance(e, ast.Name):
-            if e.id in self.bound:
-                return self.env.get(e.id, set())
-            return {f"~{e.id}"}  # a builtin
-        if isinstance(e, ast.Attribute):
-            return {_extend(p, "." + e.attr) for p in self.denote(e.value)} | self.attrs.get(e.attr, set())
-        if isinstance(e, ast.Call):
-            named = _named_call(e)
-            if named is not None and named[0] in ("getattr", "hasattr"):
-                return self.denote(ast.Attribute(e.args[0], named[1], ast.Load())) | self._all(e.args[2:])
-            out = self._all([e.func, *e.args, *(k.value for k in e.keywords)])
-            for p in self.denote(e.func):
-                out.add(_extend(p, "()"))
-                if p.startswith("<def:") and p.endswith(">"):
-                    out |= self.ret.get(int(p[5:-1]), set())
-            return out
-        if isinstance(e, (*_FUNCS, ast.ClassDef)):
-            return {self.token[id(e)]}
-        if isinstance(e, (ast.Compare, ast.Constant, ast.JoinedStr, ast.FormattedValue, ast.Slice)):
-            return set()
-        if isinstance(e, ast.Dict):
-            return self._all([*(k for k in e.keys if k is not None), *e.values])
-        if isinstance(e, (ast.ListComp, ast.SetComp, ast.GeneratorExp)):
-            return self.denote(e.elt)
-        if isinstance(e, ast.DictComp):
-            return self.denote(e.key) | self.denote(e.value)
-        if isinstance(e, ast.Subscript):
-            return self.denote(e.value)
-        if isinstance(e, ast.NamedExpr):
-            return self.denote(e.value)
-        return self._all([c for c in ast.iter_child_nodes(e) if isinstance(c, ast.expr)])
-
-    def _all(self, exprs) -> set[str]:
-        out: set[str] = set()
-        for x in exprs:
-            out |= self.denote(x)
-        return out
-
-    def _value(self, v) -> set[str]:
-        return set(v) if isinstance(v, set) else self.denote(v)
-
-    def _add(self, table: dict, key, paths: set[str]) -> bool:
-        have = table.setdefault(key, set())
-        if paths <= have:
-            return False
-        have |= paths
-        if len(have) > MAX_PATHS:
-            raise Undecidable(f"{key!r} may denote more than {MAX_PATHS} things")
-        return True
-
-    def _solve(self) -> None:
-        for _ in range(MAX_ROUNDS):
-            changed = False
-            for f in self.facts:
-                if f[0] == "env":
-                    changed |= self._add(self.env, f[1], self._value(f[2]))
-                elif f[0] == "attr":
-                    changed |= self._add(self.attrs, f[1], self._value(f[2]))
-                elif f[0] == "ret":
-                    changed |= self._add(self.ret, f[1], self._value(f[2]))
-                elif f[0] == "raised":
-                    changed |= self._add(self.env, f[1], self._all(self.raised))
-                else:
-                    changed |= self._call(f[1])
-            if not changed:
-                return
-        raise Undecidable(f"the notebook's bindings did not settle in {MAX_ROUNDS} rounds")
-
-    def _call(self, call: ast.Call) -> bool:
-        """A call's flows: arguments into the student's parameters; into its receiver; into arguments."""
-        args = [*call.args, *(k.value for k in call.keywords)]
-        given = self._all(args)
-        changed = False
-        callee = self.denote(call.func)
-        student = [p for p in callee if p.startswith("<")]
-        for p in student:
-            for name in self.params.get(_token_number(p), []):
-                changed |= self._add(self.env, name, given)
-        name = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", "")
-        receiver = self.denote(call.func.value) if isinstance(call.func, ast.Attribute) else set()
-        # x.append(v), obj.keep(v): into x; torch.exp(v) (a module's function) and t.sum(v) keep nothing
-        if isinstance(call.func, ast.Attribute) and (name in MUTATORS or not _only_library(receiver)):
-            for t in _roots(call.func.value):
-                changed |= self._add(self.env, t, given)
-            for a in _attrs(call.func.value):
-                changed |= self._add(self.attrs, a, given)
-        named = _named_call(call)
-        if named is not None and named[0] == "setattr" and len(call.args) > 2:
-            changed |= self._add(self.attrs, named[1], self.denote(call.args[2]))
-        if student or (name in MUTATORS and not receiver) or not callee:
-            back = set()  # what the student's function stores into its parameters comes back to the caller's
-            for p in student:
-                for pname in self.params.get(_token_number(p), []):
-                    back |= self.env.get(pname, set())
-            for a in args:
-                for t in _roots(a):
-                    changed |= self._add(self.env, t, given | back)
-                for at in _attrs(a):
-                    changed |= self._add(self.attrs, at, given | back)
-        return changed
-
-
-_FUNCS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
-
-
-def _args(f: ast.AST) -> list[ast.arg]:
-    a = f.args
-    return [*a.posonlyargs, *a.args, *a.kwonlyargs, *([a.vararg] if a.vararg else []), *([a.kwarg] if a.kwarg else [])]
-
-
-def _roots(e: ast.AST) -> list[str]:
-    while isinstance(e, (ast.Attribute, ast.Subscript, ast.Starred)):
-        e = e.value
-    return [e.id] if isinstance(e, ast.Name) else []
-
-
-def _attrs(e: ast.AST) -> list[str]:
-    out = []
-    while isinstance(e, (ast.Attribute, ast.Subscript, ast.Starred)):
-        if isinstance(e, ast.Attribute):
-            out.append(e.attr)
-        e = e.value
-    return out
-
-
-def _named_call(e: ast.Call) -> tuple[str, str] | None:
-    """("getattr", "relu") for ``getattr(x, "relu")``; None for other calls."""
-    if (
-        isinstance(e.func, ast.Name)
-        and e.func.id in NAMED_CALLS
-        and len(e.args) >= 2
-        and isinstance(e.args[1], ast.Constant)
-        and isinstance(e.args[1].value, str)
-    ):
-        return e.func.id, e.args[1].value
-    return None
-
-
-def _only_library(paths: set[str]) -> bool:
-    """Every path is a library's module, function or class, or a library object (a tensor)."""
-    return bool(paths) and not any(p.startswith("<") for p in paths)
-
-
-def _token_number(p: str) -> int:
-    """3 for "<def:3>", "<class:3>()" or "<def:3>.x"."""
-    return int(p[1:].split(":")[1].split(">")[0])
-
-
-def _segments(p: str) -> int:
-    return p.count(".") + p.count("(")
-
-
-def _extend(p: str, tail: str) -> str:
-    """``p`` followed by ``tail`` (".relu" or "()"). Only a library's dotted names grow; a call's value,
-    a builtin and the student's objects are cut short ("torch.zeros()…"): whether such a value is
-    banned is decided by what was called, and what its attributes hold is in the attribute table."""
-    if p.endswith("…"):
-        return p
-    if _segments(p) >= MAX_DEPTH or "(" in p or p[:1] in "<~":
-        return p + "…"  # what the student's objects, builtins and call values hold is in the attribute table
-    return p + tail
 
 
 # ------------------------------------------------------------------------------------ the verdict
@@ -434,7 +73,7 @@ def _is_library(paths: set[str]) -> bool:
     return any(not p.startswith("<") for p in paths)
 
 
-def dynamic_code(cells: list[Cell], flow: _Flow | None = None) -> list[str]:
+def dynamic_code(cells: list[Cell], flow: Flow | None = None) -> list[str]:
     """Where the notebook's code hides what it uses (module docstring, 1); [] when it hides nothing."""
     out = []
     for cell in cells:
@@ -449,7 +88,12 @@ def dynamic_code(cells: list[Cell], flow: _Flow | None = None) -> list[str]:
                     bad = f"{n.func.id}() with a computed name"
             elif isinstance(n, ast.Name) and n.id in DYNAMIC_NAMES:
                 bad = n.id
-            elif isinstance(n, ast.Name) and flow is not None and isinstance(n.ctx, ast.Load) and n.id in flow.bound:
+            elif (
+                isinstance(n, ast.Name)
+                and flow is not None
+                and isinstance(n.ctx, ast.Load)
+                and flow.key(n) in flow.bound
+            ):
                 used = sorted(p for p in flow.denote(n) if p.split(".")[0].split("(")[0] in DANGEROUS)
                 bad = f"the module {used[0].split('.')[0].split('(')[0]}" if used else None
             elif isinstance(n, ast.Attribute):
@@ -504,7 +148,7 @@ class Ban:
         return None
 
 
-def _uses(flow: _Flow, ban: Ban, graded: str) -> list[str]:
+def _uses(flow: Flow, ban: Ban, graded: str) -> list[str]:
     """Where what ``graded`` reaches may use a banned name (module docstring, 3 and 4)."""
     out: list[str] = []
     values = flow.env.get(graded, set())
@@ -554,7 +198,7 @@ def violations(cells: list[str], graded: str | list[str], banned: list[str]) -> 
     names = [graded] if isinstance(graded, str) else list(graded)
     parsed = [Cell(i + 1, src) for i, src in enumerate(cells)]
     try:
-        flow = _Flow(parsed)
+        flow = Flow(parsed)
     except (Undecidable, RecursionError) as e:
         return [f"the grader cannot follow this notebook's code ({e}): write it plainly"]
     dyn = dynamic_code(parsed, flow)

@@ -201,3 +201,16 @@ def test_each_graded_notebook_lists_its_rules(assignment):
             for n in calls:
                 scratch.Ban(ast.literal_eval(n.keywords[0].value))  # a well-formed list
     assert got == RULES[assignment]
+
+
+def test_locals_of_one_function_do_not_reach_another():
+    """Per-function scopes: another function's local ``x`` does not share its values; globals still flow."""
+    other = "def other(x):\n    x = torch.relu\n    return x\n"
+    assert verdict(HONEST_RELU, [other]) == []
+    # but a global declared in a function, a nonlocal and a default are still followed
+    assert verdict("def relu(x):\n    return _h(x)\n", ["def setup():\n    global _h\n    _h = torch.relu\nsetup()"])
+    assert verdict("def relu(x, f=torch.relu):\n    return f(x)\n")
+    nested = "def relu(x):\n    g = None\n    def inner():\n        nonlocal g\n        g = torch.relu\n    inner()\n    return g(x)\n"
+    assert verdict(nested)
+    assert verdict("def relu(x):\n    return [f(x) for f in [torch.relu]][0]\n")
+    assert verdict("def relu(x):\n    [(g := torch.relu) for _ in [0]]\n    return g(x)\n")
