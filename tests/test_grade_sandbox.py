@@ -1,7 +1,7 @@
 """Nothing a student leaves in the sandbox reaches the next one: one worker grades, in turn, an honest
 student, a cheat, an honest student, another cheat ... (HW0, bubblewrap, ``workers=1``).
 
-The cheats plant read-only folders of modules that shadow ``wave``/``shelve`` (stdlib modules the zygote has not imported), ``torch``, ``course_utils``
+The cheats plant read-only folders of modules that shadow ``wave``/``shelve``/``statistics`` (stdlib modules the zygote has not imported), ``torch``, ``course_utils``
 (with fifos, sockets, hard links, paths longer than PATH_MAX, ``.pth`` and ``sitecustomize`` files)
 in every writable place; fill every place they can write; signal, re-limit and reschedule the zygote,
 pid 1 and every process they see, in every way the kernel offers; leave threads writing files behind.
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.skipif(not sandbox.have_bwrap(), reason="bubblewrap can
 # what an honest student prints first: everything the last student could have left
 REPORT = r"""
 import os, sys, json, signal
-import wave, shelve  # not imported by the zygote: the planter's modules shadow them if they survived
+import wave, statistics  # not imported by the zygote: the planter's modules shadow them if they survived
 def _ls(d):
     try:
         return sorted(os.listdir(d))
@@ -51,8 +51,8 @@ print('SEEN ' + json.dumps({
     'nice': os.getpriority(os.PRIO_PROCESS, 0), 'cpus': sorted(os.sched_getaffinity(0)),
     'zygote': _proc('stat').split()[21:22], 'zygote_limits': _proc('limits'),
     'oom': open('/proc/self/oom_score_adj').read(), 'autogroup': open('/proc/self/autogroup').read(),
-    'files': [wave.__file__, shelve.__file__],
-    'from_tmp': [m for m, v in list(sys.modules.items()) if str(getattr(v, '__file__', '') or '').startswith(('/tmp', '/dev'))],
+    'files': [wave.__file__, statistics.__file__],
+    'from_tmp': [p for p in sys.path if p.startswith(('/tmp', '/dev')) and p != os.getcwd()],
 }))
 """
 
@@ -291,13 +291,19 @@ def test_writes_stop_at_the_limits_everywhere(graded):
     assert all(d.startswith(("/tmp", "/dev/shm")) for d in filled_["writable"]), filled_["writable"]
 
 
-def test_signals_to_other_processes_are_refused_and_the_zygote_is_untouched(graded):
+def test_signals_to_other_processes_are_refused_and_the_next_student_meets_the_same_zygote_settings(graded):
     got = json.loads(_printed(graded["a5signals"], "SIGNALLED"))
     assert len(got) > 20 and any(k.startswith("rt_sigqueueinfo") for k in got)
     assert not [k for k, v in got.items() if v == "DONE"], got
     seen = [json.loads(_printed(graded[s], "SEEN")) for s in HONEST]
-    for key in ("zygote", "zygote_limits", "nice", "cpus", "oom", "autogroup"):
+    # the same zygote, or a new sandbox when the last student left it changed (README: never a dirty one):
+    # either way every honest student meets the first one's settings
+    for x in seen:  # a new sandbox is a new session: its autogroup has another number, the same nice
+        x["autogroup"] = x["autogroup"].split("nice")[-1].strip()
+    for key in ("zygote_limits", "nice", "cpus", "oom", "autogroup"):
         assert all(x[key] == seen[0][key] for x in seen), (key, [x[key] for x in seen])
+    zygotes = [x["zygote"] for x in seen]
+    assert len({tuple(z) for z in zygotes}) <= 2 and zygotes[:3] == [zygotes[0]] * 3, zygotes
     assert seen[0]["zygote"] and "Max open files" in seen[0]["zygote_limits"]
 
 
