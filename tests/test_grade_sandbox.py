@@ -13,6 +13,8 @@ students saw is compared with what the first one saw, before any cheat ran.
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -52,7 +54,8 @@ print('SEEN ' + json.dumps({
     'zygote': _proc('stat').split()[21:22], 'zygote_limits': _proc('limits'),
     'oom': open('/proc/self/oom_score_adj').read(), 'autogroup': open('/proc/self/autogroup').read(),
     'files': [wave.__file__, statistics.__file__],
-    'from_tmp': [p for p in sys.path if p.startswith(('/tmp', '/dev')) and p != os.getcwd()],
+    'from_tmp': [p for p in sys.path if p.startswith(('/tmp', '/dev')) and p != os.getcwd()
+                 and (os.access(p, os.W_OK) or not os.path.exists(p))],  # the course's mounts are read-only
 }))
 """
 
@@ -224,6 +227,16 @@ print('LITTERING 4 threads')
 MAIN_EXITS = "import ctypes, platform\nctypes.CDLL(None).syscall(60 if platform.machine() == 'x86_64' else 93, 0)\n"
 
 CHEATS = {"a1plant": PLANT, "a3fill": FILL, "a5signals": SIGNALS, "a7threads": THREADS}
+# the course's own folders the sandbox mounts read-only; where they lie under /tmp (a checkout there),
+# the folders leading to them are in the sandbox's /tmp too, and legitimately on sys.path
+MOUNTED = [Path(__file__).resolve().parent.parent, Path(sys.prefix).resolve(), Path(sys.prefix).absolute()]
+TMP_EXPECTED = sorted({"student"} | {p.parts[2] for p in MOUNTED if p.is_relative_to("/tmp") and len(p.parts) > 2})
+
+
+def _ours(path: str) -> bool:
+    return not path.startswith("/tmp") or any(Path(path).is_relative_to(m) for m in MOUNTED)
+
+
 HONEST = ("a0honest", "a2honest", "a4honest", "a6honest", "a8honest")
 
 
@@ -271,8 +284,8 @@ def test_the_planter_planted_and_the_next_students_found_nothing(graded):
     planted = set(_printed(graded["a1plant"], "PLANTED").split())
     assert {"module", "pth", "fifo", "socket", "hardlink", "deep", "readonly", "chmod"} <= planted, planted
     first = json.loads(_printed(graded["a0honest"], "SEEN"))
-    assert first["tmp"] == ["student"] and first["shm"] == [] and first["here"] == [], first
-    assert all(p.startswith("/tmp") is False or p == first["cwd"] for p in first["path"]), first["path"]
+    assert first["tmp"] == TMP_EXPECTED and first["shm"] == [] and first["here"] == [], first
+    assert all(_ours(p) or p == first["cwd"] for p in first["path"]), first["path"]
     assert all(not f.startswith(("/tmp", "/dev")) for f in first["files"]) and not first["from_tmp"], first
     for s in HONEST[1:]:
         seen = json.loads(_printed(graded[s], "SEEN"))
@@ -312,4 +325,4 @@ def test_threads_left_behind_are_stopped_with_their_process(graded):
     assert _printed(res, "LITTERING") == "4 threads"
     assert any("did not stop" in n or "interrupted" in n for n in res.notes), res.notes
     after = json.loads(_printed(graded["a8honest"], "SEEN"))
-    assert after["tmp"] == ["student"] and after["shm"] == [], after
+    assert after["tmp"] == TMP_EXPECTED and after["shm"] == [], after
