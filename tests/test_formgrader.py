@@ -105,13 +105,14 @@ def _grade_by_hand(root: Path) -> None:
         plots = page.locator("img[src^='data:image/png']")
         assert plots.count() >= 1, "formgrader shows no plot of the student's notebook"
         assert plots.first.evaluate("img => img.naturalWidth") > 100
+        page.wait_for_load_state("networkidle")  # formgrader binds its save handlers once its scripts ran
         score = page.locator(f"input.score#{WRITTEN}")
         score.fill(str(MANUAL))
         score.press("Tab")
         comment = page.locator(f"textarea#{WRITTEN}-comment")
         comment.fill(COMMENT)
         comment.press("Tab")
-        deadline = time.time() + 30
+        deadline = time.time() + 60
         while _manual(root, "alice") != (MANUAL, False, COMMENT) and time.time() < deadline:
             time.sleep(0.5)
         page.screenshot(path=str(ARTIFACTS / "formgrader-alice.png"), full_page=False)
