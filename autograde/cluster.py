@@ -219,8 +219,7 @@ def connect(address: str, sec=None, trusted_network: bool = False):
     except TimeoutError:
         client.close()
         raise ClusterUnavailable(
-            f"no Dask worker joined the scheduler at {address} within {WORKER_WAIT} s: "
-            "start them (docs/cluster.md)"
+            f"no Dask worker joined the scheduler at {address} within {WORKER_WAIT} s: start them (docs/cluster.md)"
         ) from None
     return client
 
