@@ -3,9 +3,9 @@
 #               LAB_DIR=. for TAs, so formgrader sees the whole course; PORT=..., LAB_ARGS=...)
 #   make test   set up what is missing, run every check
 #   make outputs  re-execute solutions/, store their outputs: homework the cells nbval compares, lectures a
-#                 full run on the real data under COURSE_DATA_DIR (NAMES=... for some; README, authoring)
+#                 full run on the real data under COURSE_DATA_DIR (NAMES=... for some; CONTRIBUTING.md)
 #   make release  regenerate notebooks/ from solutions/ (after editing a solution)
-#   make publish DEST=folder [VERSION=v0.1.0]  write and tag the students' repository (README, "Publishing")
+#   make publish DEST=folder [VERSION=v0.1.0]  write and tag the students' repository (CONTRIBUTING.md, "Releasing and publishing")
 #   make lint     ruff check and ruff format --check (make test runs it first; rules in pyproject.toml)
 
 SHELL    := /bin/bash
@@ -67,7 +67,7 @@ chromium:
 	$(call apt_install,chromium,chromium,the browser test will be skipped)
 
 bubblewrap:
-	$(call apt_install,bwrap,bubblewrap,make grade needs it or Podman with the grading image (README))
+	$(call apt_install,bwrap,bubblewrap,make grade needs it or Podman with the grading image (docs/grading.md))
 
 # Debian keeps the server programs off PATH (/usr/lib/postgresql/N/bin); pg_ctlcluster comes with them.
 postgresql:
@@ -102,7 +102,7 @@ outputs: $(STAMP)
 clean-course:
 	rm -rf autograde/gradebook.db autograde/submitted autograde/autograded autograde/feedback
 
-# Grade a batch of submissions (README, "For TAs: grading submissions"):
+# Grade a batch of submissions (docs/grading.md):
 #   make grade ASSIGNMENT=01_hw0_warmup SUBMISSIONS=path/to/folder [WORKERS=2] [GRADE_ARGS="--db URL --data PATH"]
 # The sandbox is bubblewrap (see apt_install above), else Podman; python -m autograde.grade --help lists every option.
 .PHONY: grade
@@ -110,7 +110,7 @@ grade: $(STAMP) bubblewrap
 	@test -n "$(ASSIGNMENT)" -a -n "$(SUBMISSIONS)" || { echo "usage: make grade ASSIGNMENT=<name> SUBMISSIONS=<folder>"; exit 2; }
 	$(PY) -m autograde.grade $(ASSIGNMENT) $(SUBMISSIONS) $(if $(WORKERS),--workers $(WORKERS)) $(GRADE_ARGS)
 
-# After hand grading in formgrader (README, "After hand grading"), from nbgrader's gradebook:
+# After hand grading in formgrader (docs/grading.md, "After hand grading"), from nbgrader's gradebook:
 #   make export ASSIGNMENT=... [FORMAT=plain|canvas|moodle] [EXPORT_ARGS="--roster roster.csv --db URL"]
 #   make feedback ASSIGNMENT=... [EXPORT_ARGS="--db URL"]     feedback pages with the manual scores, LMS zips
 FORMAT ?= plain

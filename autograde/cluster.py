@@ -179,8 +179,8 @@ def _check_address(address: str, sec, trusted_network: bool) -> None:
         if not (sec.tls_ca_file and sec.tls_client_cert):
             raise ClusterUnavailable(
                 f"{address}: TLS needs the course's certificates: --tls-ca CA.pem --tls-cert client.pem "
-                "--tls-key client.key (python -m autograde.clustercerts DIR makes them; README, "
-                "'Grading on a Dask cluster'); nothing was graded or written"
+                "--tls-key client.key (python -m autograde.clustercerts DIR makes them; docs/cluster.md); "
+                "nothing was graded or written"
             )
     elif not trusted_network:
         raise ClusterUnavailable(
@@ -219,8 +219,7 @@ def connect(address: str, sec=None, trusted_network: bool = False):
     except TimeoutError:
         client.close()
         raise ClusterUnavailable(
-            f"no Dask worker joined the scheduler at {address} within {WORKER_WAIT} s: "
-            "start them (README, 'Grading on a Dask cluster')"
+            f"no Dask worker joined the scheduler at {address} within {WORKER_WAIT} s: start them (docs/cluster.md)"
         ) from None
     return client
 

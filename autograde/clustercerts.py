@@ -5,7 +5,7 @@ needed only to make more certificates: keep it off the cluster), one certificate
 and the workers (``node.pem``, ``node.key``) and one for the coordinator that runs ``make grade``
 (``client.pem``, ``client.key``). Dask requires on every connection a certificate signed by
 ``ca.pem``, in both directions, so a process without one can neither join as a worker nor submit code
-as a client (README, "Grading on a Dask cluster")::
+as a client (docs/cluster.md)::
 
     python -m autograde.clustercerts ~/grade-certs
     make grade ... GRADE_ARGS="--scheduler tls://HOST:8786 --tls-ca ~/grade-certs/ca.pem \\

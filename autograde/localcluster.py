@@ -2,9 +2,8 @@
 
 :class:`LocalProcesses` starts the real ``dask scheduler`` and N ``dask worker`` processes (one
 thread each, no nanny, each in its own process group, so that killing one really loses that worker),
-from the repository root with it on ``PYTHONPATH``, as on a grading machine (README, "Grading on a
-Dask cluster"), over TLS with certificates made for it in ``folder/certs`` (any local user can reach a
-loopback port), the dashboard off::
+from the repository root with it on ``PYTHONPATH``, as on a grading machine (docs/cluster.md), over TLS with
+certificates made for it in ``folder/certs`` (any local user can reach a loopback port), the dashboard off::
 
     with LocalProcesses(2, tmp / "cluster") as procs:
         grade(assignment, submissions, scheduler=procs.address, security=procs.security)

@@ -14,7 +14,7 @@ Sandbox backends (:func:`choose_backend`), in order of preference:
            (size-limited tmpfs), which the zygote empties after every student (``scratch.py``); a
            zygote that cannot is replaced by a new sandbox before the next student.
 ``podman`` a container of the image ``COURSE_GRADER_IMAGE`` (built from the course's environment,
-           see the README): ``--network none``, read-only root, the same /tmp size, memory and process
+           see docs/grading.md): ``--network none``, read-only root, the same /tmp size, memory and process
            limits. (Docker cannot hand a container the per-student sockets; Podman can.)
 ``unsafe`` no isolation beyond the kernel limits of ``limits.py``: only with ``--unsafe-no-sandbox``,
            for trusted input (the instructor's own checks).
@@ -85,7 +85,7 @@ def choose_backend(requested: str = "auto") -> str:
     raise SandboxUnavailable(
         "no sandbox is available to run students' code: install bubblewrap (Debian/Ubuntu: "
         "sudo apt-get install bubblewrap; it needs unprivileged user namespaces), or build the grading "
-        "image for Podman (README, 'Grading without bubblewrap'). For trusted input only: "
+        "image for Podman (docs/grading.md, 'Grading without bubblewrap'). For trusted input only: "
         "--unsafe-no-sandbox."
     )
 

@@ -6,7 +6,7 @@ input, the expected value and the actual one. Hidden tests use plain ``assert`` 
 
 Three helpers say *where* a test's code runs when the autograder grades it (in a notebook they
 change nothing): the autograder runs tests in a trusted process and the student's code in another
-(README, "How a notebook is graded"), so a test marks what must happen on the student's side.
+(docs/grading.md, "How a notebook is graded"), so a test marks what must happen on the student's side.
 
 - :func:`formula_only` -- the function is run in a process without torch at all (a formula must
   compute its answer itself, not ask a layer);

@@ -309,7 +309,7 @@ def test_signals_to_other_processes_are_refused_and_the_next_student_meets_the_s
     assert len(got) > 20 and any(k.startswith("rt_sigqueueinfo") for k in got)
     assert not [k for k, v in got.items() if v == "DONE"], got
     seen = [json.loads(_printed(graded[s], "SEEN")) for s in HONEST]
-    # the same zygote, or a new sandbox when the last student left it changed (README: never a dirty one):
+    # the same zygote, or a new sandbox when the last student left it changed (grading manual: never a dirty one):
     # either way every honest student meets the first one's settings
     for x in seen:  # a new sandbox is a new session: its autogroup has another number, the same nice
         x["autogroup"] = x["autogroup"].split("nice")[-1].strip()

@@ -204,7 +204,7 @@ def test_markdown_text_for_reports():
 
 
 def test_plain_nbgrader_autograde_is_inert(tmp_path):
-    """The README's plain route (`nbgrader autograde`, then formgrader): the course config makes the
+    """The grading manual's plain route (`nbgrader autograde`, then formgrader): the course config makes the
     autograded copy inert too, and scores are untouched (the solution still earns every point)."""
     import json
 

@@ -16,7 +16,8 @@ import pytest
 from harness import RELEASED, REPO, SOLUTIONS
 
 NOTEBOOKS = sorted(SOLUTIONS.glob("*/*.ipynb")) + sorted(RELEASED.glob("*/*.ipynb"))
-TEXT_FILES = [REPO / "README.md"] + sorted((REPO / "course_utils").glob("*.py"))
+TEXT_FILES = [REPO / "README.md", REPO / "CONTRIBUTING.md"] + sorted((REPO / "docs").glob("*.md"))
+TEXT_FILES += sorted((REPO / "course_utils").glob("*.py"))
 DECK = re.compile(r"\bseeds?\s*0\d\d\b|\bseeds?/|\bthe seed's\b", re.IGNORECASE)
 SLIDES = re.compile(r"^\*Slides: \S.*\*$")
 
