@@ -14,7 +14,15 @@ from collections.abc import Callable, Mapping, Sequence
 
 import torch
 
-__all__ = ["plot_history", "plot_ladder", "show_images", "show_filters", "show_feature_maps", "plot_activation"]
+__all__ = [
+    "plot_history",
+    "plot_ladder",
+    "show_images",
+    "show_filters",
+    "show_feature_maps",
+    "plot_activation",
+    "figure_png",
+]
 
 
 def _plt():
@@ -216,3 +224,21 @@ def plot_activation(
     if name:
         ax.set_title(name)
     return fig
+
+
+def figure_png(fig, dpi: int = 80) -> bytes:
+    """The figure as PNG bytes (what an ``ipywidgets.Image`` shows), and the figure closed.
+
+    The lectures' explorers (:mod:`course_utils.widgets`) redraw through it, so figures never pile up.
+
+    Example:
+        >>> import torch
+        >>> figure_png(plot_activation(torch.nn.ReLU(), name="ReLU"))[:4]
+        b'\\x89PNG'
+    """
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    _plt().close(fig)
+    return buf.getvalue()

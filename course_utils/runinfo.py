@@ -22,20 +22,15 @@ from datetime import date
 
 import torch
 
+from .modes import RECORDING_ENV, quick_mode, recording
+
 __all__ = ["RunReport", "run_report", "note_data", "recording", "RECORDING_ENV", "REPORT_MIME"]
 
-# Set by ``make outputs`` while it records the lectures (see autograde/outputs.py).
-RECORDING_ENV = "COURSE_RECORDING"
 # The machine-readable copy of a report in a notebook's output, next to its text.
 REPORT_MIME = "application/vnd.course.run-report+json"
 
 _IMPORTED = time.time()  # the first import of course_utils: the top of the notebook
 _DATA: dict[str, str] = {}  # "cifar10 train" -> "real (image folder)" or "synthetic stand-in"
-
-
-def recording() -> bool:
-    """Whether ``make outputs`` is recording this notebook (it sets ``COURSE_RECORDING=1``)."""
-    return os.environ.get(RECORDING_ENV, "0") not in ("", "0")
 
 
 def note_data(name: str, split: str, source: str) -> None:
@@ -125,8 +120,6 @@ def run_report() -> RunReport:
         >>> "peak memory" in run_report().text()
         True
     """
-    from .data import quick_mode
-
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     return RunReport(
         seconds=round(time.time() - _started(), 1),

@@ -43,10 +43,10 @@ SHORTEST_SECRET = 26  # shorter lines (`for m in net.modules():`) say nothing of
 ACCEPTED = {
     ("course_utils/shapes.py", "04_hw1_layer_sizes"): "the course's reference tables: HW1 has students compare "
     "their answers with course_utils.shapes at the end",
-    ("course_utils/models.py", "06a_hw2_residual_blocks"): "the lectures' ResNets are built from "
-    "course_utils.models.Residual, the same public design as torchvision's BasicBlock that HW2a asks students to "
-    "match (torchvision's source is as readable); HW2a grades the Bottleneck, the gradients and the written "
-    "answers too",
+    ("course_utils/resnets.py", "06a_hw2_residual_blocks"): "the lectures' ResNets are built from "
+    "course_utils.models.Residual (defined in course_utils/resnets.py), the same public design as torchvision's "
+    "BasicBlock that HW2a asks students to match (torchvision's source is as readable); HW2a grades the "
+    "Bottleneck, the gradients and the written answers too",
 }
 
 
