@@ -219,3 +219,17 @@ def test_run_visible_tests_prints_no_kernel_warning(tmp_path, capfd):
     path.write_text(json.dumps(_homework()))
     assert [(g, e is None) for g, _, e in submit_check.run_visible_tests(path)] == [("good", True), ("bad", False)]
     assert "without encryption" not in capfd.readouterr().err
+
+
+def test_every_homework_says_its_check_can_be_run_alone():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "notebooks"
+    told = {}
+    for p in sorted(root.glob("*/*.ipynb")):
+        cells = json.loads(p.read_text(encoding="utf-8"))["cells"]
+        for i, c in enumerate(cells):
+            if c["cell_type"] == "code" and "check_before_submit(" in "".join(c["source"]):
+                text = " ".join("".join(cells[i - 1]["source"]).split())
+                told[p.stem] = "*Run All* stops at the first test cell that fails" in text and "on its own" in text
+    assert len(told) >= 6 and all(told.values()), told
