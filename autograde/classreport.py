@@ -90,6 +90,10 @@ def class_report(a: Assignment, results: list[Result], out: Path) -> tuple[Path,
         f"{len(results)} submissions; mean {sum(totals) / max(len(totals), 1):.2f} / {a.auto_points:g} "
         f"(autograded, after late penalties)",
         "",
+        f"Formgrader's mean differs: it counts only the {len(results) - len([r for r in results if r.problem])} "
+        f"submissions in its gradebook (not those that could not be graded), out of {a.auto_points:g} autograded + "
+        f"{a.manual_points:g} hand-graded points, before late penalties.",
+        "",
         "| test | points | passed |",
         "|---|---|---|",
     ]

@@ -26,6 +26,7 @@ def test_failures_group_without_the_file_name(tmp_path):
     ran = [Result("d", "d.ipynb", scores={"t1": 3.0, "t2": 0.0}), Result("e", "e.ipynb", scores={"t1": 3.0})]
     _, md = class_report(_assignment(), broken + ran, tmp_path)
     assert "Most common: is not a valid notebook (3)" in md.read_text()
+    assert "Formgrader's mean differs: it counts only the 2 submissions in its gradebook" in md.read_text()
 
 
 def test_the_histogram_counts_whole_students(tmp_path):

@@ -25,3 +25,18 @@ def test_formgrader_gets_the_rosters_names_and_emails(tmp_path):
         assert (ana.first_name, ana.last_name, ana.email) == ("Ana Maria", "Lopez", "ana@uni.example")
         assert (kim.first_name, kim.last_name, kim.email) == ("Kim", None, None)
         assert sorted(s.id for s in gb.students) == ["s01", "s02"], "no one formgrader would list without a submission"
+
+
+def test_the_grading_manual_says_what_formgrader_shows_and_where_the_rubric_is():
+    from pathlib import Path
+
+    text = " ".join((Path(__file__).resolve().parent.parent / "docs" / "grading.md").read_text().split())
+    for said in (
+        "*Nbgrader > Formgrader*",
+        "*Formgrader (local)*",
+        "exchange directory does not exist",
+        "`**Rubric (TAs):**`",
+        "`solutions/ASSIGNMENT/ASSIGNMENT.ipynb`",
+        "Its mean is not the class report's",
+    ):
+        assert said in text, said
