@@ -116,5 +116,5 @@ grade: $(STAMP) bubblewrap
 FORMAT ?= plain
 .PHONY: export feedback
 feedback export: $(STAMP)
-	@test -n "$(ASSIGNMENT)" || { echo "usage: make $@ ASSIGNMENT=<name>"; exit 2; }
+	@test -n "$(ASSIGNMENT)" || { echo "usage: make $@ ASSIGNMENT=<name>$(if $(filter export,$@), [FORMAT=plain|canvas|moodle]) [EXPORT_ARGS=\"--roster roster.csv --db URL\"]"; exit 2; }
 	$(PY) -m autograde.export $(if $(filter export,$@),grades --format $(FORMAT),feedback) $(ASSIGNMENT) $(EXPORT_ARGS)

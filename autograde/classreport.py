@@ -43,12 +43,26 @@ def pass_rates(a: Assignment, results: list[Result]) -> dict[str, float]:
     return {g: (sum(r.scores.get(g, 0) >= a.cells[g].points for r in ran) / len(ran) if ran else 0.0) for g in a.tests}
 
 
+def failure_kind(r: Result) -> str:
+    """Why a submission could not be graded, without the file it names, so that alike failures group.
+
+    Example:
+        >>> failure_kind(Result("s1", "s1.ipynb", problem="s1.ipynb is not a valid notebook: invalid JSON (line 3)"))
+        'is not a valid notebook'
+    """
+    text = r.problem or ""
+    for name in {r.origin, shown(r.origin)} - {""}:
+        text = text.replace(name, "")
+    return re.split(r"[:(]", text, maxsplit=1)[0].strip(" .;,-") or "other"
+
+
 def class_report(a: Assignment, results: list[Result], out: Path) -> tuple[Path, Path]:
     """Write the PNG and the Markdown report; return their paths."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     rates = pass_rates(a, results)
     totals = [r.final for r in results]
@@ -56,6 +70,7 @@ def class_report(a: Assignment, results: list[Result], out: Path) -> tuple[Path,
     ax1.hist(totals, bins=min(20, max(5, int(a.auto_points) + 1)), range=(0, a.auto_points), color="#4c72b0")
     ax1.set_xlabel(f"autograded score (after late penalties), out of {a.auto_points:g}")
     ax1.set_ylabel("students")
+    ax1.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # whole students only
     ax1.set_title(f"{a.name}: {len(results)} submissions")
     order = sorted(rates, key=rates.get)
     ax2.barh(order, [100 * rates[g] for g in order], color="#dd8452")
@@ -75,12 +90,16 @@ def class_report(a: Assignment, results: list[Result], out: Path) -> tuple[Path,
         f"{len(results)} submissions; mean {sum(totals) / max(len(totals), 1):.2f} / {a.auto_points:g} "
         f"(autograded, after late penalties)",
         "",
+        f"Formgrader's mean differs: it counts only the {len(results) - len([r for r in results if r.problem])} "
+        f"submissions in its gradebook (not those that could not be graded), out of {a.auto_points:g} autograded + "
+        f"{a.manual_points:g} hand-graded points, before late penalties.",
+        "",
         "| test | points | passed |",
         "|---|---|---|",
     ]
     lines += [f"| {md_text(g)} | {a.cells[g].points:g} | {100 * rates[g]:.0f}% |" for g in order]
     failed = [r for r in results if r.problem]
-    reasons = Counter(r.problem.split(":")[0] if r.problem else "" for r in failed)
+    reasons = Counter(failure_kind(r) for r in failed)
     lines += ["", f"## Submissions that could not be graded ({len(failed)})", ""]
     lines += [f"- {md_text(r.student)}: {md_text(r.problem)}" for r in sorted(failed, key=lambda r: r.student)] or [
         "none"

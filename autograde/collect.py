@@ -65,7 +65,7 @@ def load_notebook(data: bytes, origin: str) -> tuple[dict | None, str | None]:
     except UnicodeDecodeError:
         return None, f"{origin} is not a notebook (not text)"
     except json.JSONDecodeError as e:
-        return None, f"{origin} is not a valid notebook: invalid JSON (line {e.lineno}: {e.msg})"
+        return None, f"{origin} is not a valid notebook: invalid JSON (line {e.lineno}, column {e.colno}: {e.msg})"
     except (ValueError, RecursionError, MemoryError) as e:
         return None, f"{origin} is not a valid notebook ({type(e).__name__}: {str(e)[:120]})"
     if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):

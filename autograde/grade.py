@@ -40,7 +40,7 @@ from autograde.collect import Submission, collect
 from autograde.job import REPO, Assignment, build_job, nbgrader_env, prepare  # noqa: F401 (nbgrader_env: tests)
 from autograde.late import Late, LatePolicy, parse_time
 from autograde.report import Result
-from autograde.roster import Roster
+from autograde.roster import Roster, name_in_gradebook
 from autograde.rules import LIMITS
 from autograde.sandbox import SandboxUnavailable, StudentZygote, TrustedZygote, choose_backend
 
@@ -219,6 +219,7 @@ def grade(
             s.discard()
         if client is not None:
             client.close()
+    name_in_gradebook(db_url, people, [r.student for r in results])
     csv_path = out / f"grades_{assignment}.csv"
     report.write_csv(csv_path, a, results, keep_others=bool(students))
     _summary(results, a, time.monotonic() - t0, n_workers, say)

@@ -31,7 +31,9 @@ REPO = Path(__file__).resolve().parent.parent
 RELEASE, TEMPLATES = REPO / "notebooks", Path(__file__).resolve().parent / "students"
 ENVIRONMENT_FILES = ("requirements.txt", "environment.yml")
 # packages only instructors and TAs use (grading database, tests, linter): not in the students' files
-INSTRUCTORS_ONLY = ("psycopg2-binary", "playwright", "ruff", "pytest", "nbval")
+# the graders' tools: nbgrader (its server extensions add formgrader and "Create assignment" to JupyterLab),
+# Dask and its certificates, the database driver, the test and lint tools
+INSTRUCTORS_ONLY = ("nbgrader", "dask", "cryptography", "psycopg2-binary", "playwright", "ruff", "pytest", "nbval")
 # the sections of pyproject.toml that build course_utils; the rest configures this repository's tools
 PACKAGE_SECTIONS = ("build-system", "project", "project.optional-dependencies", "project.urls", "tool.setuptools")
 
@@ -228,7 +230,16 @@ def main(argv: list[str] | None = None) -> int:
     tag = args.version or settings()[2]
     if git(REPO, "status", "--porcelain", "--", "notebooks", "course_utils", *ENVIRONMENT_FILES, check=False):
         print("note: notebooks/, course_utils/ or the environment files have changes not committed here: published")
-    print(f"published {tag} ({commit[:10]}) into {args.dest}; push it with: git -C {args.dest} push origin main {tag}")
+    remote = git(Path(args.dest), "remote", check=False)
+    if remote:
+        name = "origin" if "origin" in remote.split() else remote.split()[0]
+        push = f"git -C {args.dest} push {name} main {tag}"
+        print(f"published {tag} ({commit[:10]}) into {args.dest}; push it with: {push}")
+    else:
+        print(
+            f"published {tag} ({commit[:10]}) into {args.dest}, a repository with no remote; to push it: "
+            f"git -C {args.dest} remote add origin URL && git -C {args.dest} push origin main {tag}"
+        )
     return 0
 
 

@@ -220,3 +220,32 @@ def student_for(entry: str, roster: Roster | None, folder: bool = False) -> Who:
         why = f"{shown(entry)} ({lms} id {r.lms_id}) matches no one in the roster"
         return Who(f"{slug(r.name)}-{r.lms_id}", source, notes, why, name=r.name)
     return Who(person.id, source, notes, name=r.name)
+
+
+def name_in_gradebook(db_url: str, roster: Roster | None, students: list[str]) -> int:
+    """Give formgrader the roster's names and emails: nbgrader's Student first_name, last_name and email
+    for each of ``students`` in the gradebook whom the roster knows (the name split at its last space).
+    Returns how many.
+
+    Example:
+        >>> name_in_gradebook("sqlite://", None, ["s1"])  # no roster: nothing to name
+        0
+    """
+    if roster is None:
+        return 0
+    import warnings
+
+    from nbgrader.api import Gradebook, Student
+
+    named = 0
+    with warnings.catch_warnings(), Gradebook(db_url) as gb:
+        warnings.simplefilter("ignore")  # nbgrader's own SQLAlchemy session warnings
+        for sid in students:
+            p = roster.by_id.get(sid)
+            if p is None or not gb.db.query(Student).filter(Student.id == sid).count():
+                continue  # only students formgrader lists (a submission that could not be read has none)
+            first, _, last = p.name.strip().rpartition(" ")
+            first, last = (first, last) if first else (last, "")
+            gb.update_or_create_student(sid, first_name=first or None, last_name=last or None, email=p.email or None)
+            named += 1
+    return named

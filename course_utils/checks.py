@@ -192,3 +192,45 @@ def fail(problems: list[str], what: str) -> None:
     if problems:
         shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
         raise AssertionError(f"{what} must be written from scratch: remove {shown}")
+
+
+def _without_check_frames(tb):
+    """``tb`` cut before its last frames in this module: the reader's own line ends it, not ours."""
+    entries = []
+    while tb is not None:
+        entries.append(tb)
+        tb = tb.tb_next
+    kept = len(entries)
+    while kept > 1 and entries[kept - 1].tb_frame.f_code.co_filename == __file__:
+        kept -= 1
+    if kept < len(entries):
+        entries[kept - 1].tb_next = None
+    return entries[0] if entries else None
+
+
+def _show_failed_check(shell, etype, value, tb, tb_offset=None):
+    """IPython's handler for a failed check: the usual traceback, without the frames of this module."""
+    shell.showtraceback((etype, value, _without_check_frames(tb)), tb_offset=tb_offset)
+
+
+def hide_check_frames() -> bool:
+    """In IPython (JupyterLab, Colab), show a failed check's traceback ending at the test's own line.
+
+    Does nothing (False) outside IPython or where another handler is set. Importing this module calls it.
+
+    Example:
+        >>> hide_check_frames()  # plain Python: no IPython shell
+        False
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    if shell is None or shell.custom_exceptions not in ((), (AssertionError,)):
+        return False
+    shell.set_custom_exc((AssertionError,), _show_failed_check)
+    return True
+
+
+hide_check_frames()

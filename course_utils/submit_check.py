@@ -44,6 +44,7 @@ __all__ = [
     "protected_cell_problems",
     "run_visible_tests",
     "check_before_submit",
+    "Verdict",
     "in_colab",
     "colab_notebook",
     "submit_message",
@@ -52,6 +53,9 @@ __all__ = [
 
 #: Files a homework is submitted with, besides its notebook (by the notebook's name without ``.ipynb``).
 SUBMIT_WITH: dict[str, tuple[str, ...]] = {"08_hw3_cifar10": ("hw3_model.pt",)}
+
+#: The kernel's own log only from errors up: its warning about an unencrypted local connection is no news.
+QUIET_KERNEL = ("--log-level=ERROR",)
 
 _NESTED = "COURSE_SUBMIT_CHECK"  # set while run_visible_tests runs a notebook: its own call does nothing
 
@@ -98,6 +102,7 @@ def run_visible_tests(
         timeout=timeout,
         allow_errors=True,
         kernel_name="python3",
+        extra_arguments=list(QUIET_KERNEL),
         resources={"metadata": {"path": str(Path(cwd or Path(path).resolve().parent))}},
     )
     before = os.environ.get(_NESTED)
@@ -172,13 +177,42 @@ def submit_message(name: str | None, colab: bool, files: tuple[str, ...] | list[
     return msg + ", as your instructor describes."
 
 
+class Verdict:
+    """Whether a check found all well: true or false like a ``bool``, and shown as nothing in a notebook
+    (the check printed its verdict already; a bare ``True`` under it would only puzzle).
+
+    Example:
+        >>> ok = Verdict(False)
+        >>> bool(ok), ok == False, repr(ok)
+        (False, True, 'False')
+    """
+
+    def __init__(self, ok: bool) -> None:
+        self.ok = bool(ok)
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def __eq__(self, other: object) -> bool:
+        return bool(other) == self.ok if isinstance(other, (bool, Verdict)) else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.ok)
+
+    def __repr__(self) -> str:
+        return repr(self.ok)
+
+    def _ipython_display_(self) -> None:
+        """IPython calls this instead of printing ``Out[n]: True``: nothing to show."""
+
+
 def check_before_submit(
     path: str | Path | None = None,
     release: str | Path | None = None,
     run: bool | None = None,
     files: tuple[str, ...] | list[str] | None = None,
-) -> bool:
-    """Print the protected-cell warnings, the visible-test results and what to submit; True when all is well.
+) -> Verdict:
+    """Print the protected-cell warnings, the visible-test results and what to submit; true when all is well.
 
     Args:
         path: the notebook file. On Colab, ``None`` or a bare name (``"01_hw0_warmup.ipynb"``) reads the
@@ -191,10 +225,10 @@ def check_before_submit(
     """
     if os.environ.get(_NESTED):
         print("(check_before_submit does nothing inside its own test run)")
-        return True
+        return Verdict(True)
     if "NBGRADER_EXECUTION" in os.environ:
         print("The autograder is running this notebook: nothing to check here.")
-        return True
+        return Verdict(True)
     colab = in_colab() and (path is None or Path(str(path)).name == str(path))
     if colab:
         nb = colab_notebook()
@@ -205,13 +239,13 @@ def check_before_submit(
             path = os.environ.get("JPY_SESSION_NAME")
             if not path or not Path(path).is_file():
                 print('Give the notebook\'s file name, e.g. check_before_submit("01_hw0_warmup.ipynb").')
-                return False
+                return Verdict(False)
         if not Path(path).is_file():
             print(
                 f"WARNING: there is no file {path} in {Path.cwd()}: save the notebook, and if you renamed it, "
                 "give check_before_submit its new name."
             )
-            return False
+            return Verdict(False)
         nb = json.loads(Path(path).read_text(encoding="utf-8"))
         name, folder = _stem(path), Path(path).resolve().parent
     files = tuple(SUBMIT_WITH.get(name or "", ()) if files is None else files)
@@ -244,7 +278,7 @@ def check_before_submit(
         ok = ok and all(e is None for _, _, e in results)
     print("Ready to submit." if ok else "Fix the problems above before submitting.")
     print(submit_message(name, colab, files))
-    return ok
+    return Verdict(ok)
 
 
 if __name__ == "__main__":

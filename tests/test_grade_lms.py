@@ -110,5 +110,7 @@ def test_lms_download_with_roster_and_deadline(tmp_path):
     with Gradebook("sqlite:///" + str(tmp_path / "out" / "gradebook.db")) as gb:
         sub = gb.find_submission(A, "jsmith2")
         assert sub.late_submission_penalty == pytest.approx(1.6) and sub.score == 8
+        who = gb.find_student("jsmith2")  # formgrader lists the roster's name and email
+        assert (who.first_name, who.last_name, who.email) == ("Jane", "Smith", "j2@uni.edu")
     page = (tmp_path / "out" / "feedback" / "jsmith2" / A / f"{A}.html").read_text()
     assert "hours late" in page and "1.6 points off" in page

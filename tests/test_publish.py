@@ -164,7 +164,7 @@ def test_environment_files_agree_and_leave_out_the_instructors_tools(students):
     pip = {ln for ln in (students / "requirements.txt").read_text().splitlines() if ln and not ln.startswith("#")}
     conda = set(re.findall(r"^ {6}- (.+)$", (students / "environment.yml").read_text(), re.M)) - {"-e ."}
     assert pip == conda and "torch==2.14.1" in pip
-    assert not [r for r in pip if re.match(r"(ruff|playwright|psycopg2|pytest)", r)]
+    assert not [r for r in pip if re.match(r"(ruff|playwright|psycopg2|pytest|nbgrader|dask)", r)]
     built = tomllib.loads((students / "pyproject.toml").read_text())
     assert built["project"]["urls"]["Repository"] == STUDENTS_URL
     assert set(built.get("tool", {})) == {"setuptools"}, "only the tools that build course_utils"
@@ -254,3 +254,22 @@ def test_homework_check_reports_visible_tests(students, tmp_path):
     assert re.search(r"PASS\s+sigmoid_tests", out), out
     assert re.search(r"FAIL\s+softmax_tests .*NotImplementedError", out), out
     assert "Fix the problems above before submitting." in out, out
+
+
+def test_the_push_hint_names_a_remote_the_folder_has(tmp_path, capsys):
+    dest = tmp_path / "students"
+    assert publish.main([str(dest), "--version", "v1.0.0"]) == 0
+    said = capsys.readouterr().out
+    assert "no remote" in said and f"git -C {dest} remote add origin URL" in said
+    git(dest, "remote", "add", "course", "https://example.org/course.git")
+    assert publish.main([str(dest), "--version", "v1.0.1"]) == 0
+    said = capsys.readouterr().out
+    assert f"git -C {dest} push course main v1.0.1" in said and "origin" not in said
+
+
+def test_make_export_without_an_assignment_says_how_to_call_it():
+    import subprocess
+
+    r = subprocess.run(["make", "-s", "-C", str(publish.REPO), "export"], capture_output=True, text=True)
+    assert r.returncode != 0
+    assert "ASSIGNMENT=" in r.stdout and "FORMAT=plain|canvas|moodle" in r.stdout and "EXPORT_ARGS=" in r.stdout
