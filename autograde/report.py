@@ -130,7 +130,8 @@ def autograded_notebook(nb: dict | None, a: Assignment, res: Result) -> dict:
                         "output_type": "error",
                         "ename": "TestFailed",
                         "evalue": _feedback_message(res, gid, False),
-                        "traceback": [],
+                        # nbconvert and formgrader render an error output's traceback only
+                        "traceback": [f"TestFailed: {_feedback_message(res, gid, False)}"],
                     }
                 ]
             )
