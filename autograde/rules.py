@@ -39,7 +39,7 @@ The rules
      with every student's row.
   7. A broken grader grades no one: the instructor's solution is graded first, in the same
      sandbox (the *canary*); unless it earns every autograded point, no grade is written.
-  8. No grading without a sandbox by accident: bubblewrap, else Podman, else refuse;
+  8. No grading without a sandbox by accident: bubblewrap, else Podman, else refuse (Docker cannot be used);
      ``--unsafe-no-sandbox`` only for trusted input.
   9. Who is who comes from the LMS's ids only (``roster.py``), never a name; a file that may be two
      students' is graded for no one; every CSV cell a TA opens is text or a number, never a formula

@@ -39,7 +39,13 @@ from autograde.rules import LIMITS
 
 HERE = Path(__file__).resolve().parent
 RUNNER = HERE / "student_runner.py"
-RUNNER_FILES = [HERE / "student_runner.py", HERE / "wire.py", HERE / "limits.py", HERE / "scratch.py"]
+RUNNER_FILES = [
+    HERE / "student_runner.py",
+    HERE / "wire.py",
+    HERE / "messages.py",
+    HERE / "limits.py",
+    HERE / "scratch.py",
+]
 
 
 class SandboxUnavailable(RuntimeError):

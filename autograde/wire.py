@@ -10,26 +10,8 @@ The header is a JSON object with ``"m"`` (the message name) and ``"blobs"`` (the
 tensor data and files travel as blobs, never inside JSON. Frames over ``MAX_FRAME`` bytes, headers
 over ``MAX_HEADER``, values nested deeper than ``MAX_DEPTH`` are errors (:class:`WireError`).
 
-Messages (who sends what; ``k`` is a cell index, ``v`` a value as below):
-
-=============  ===================  ==================================================================
-message        from -> to           fields
-=============  ===================  ==================================================================
-run            host -> student      k, src: execute one of the student's cells
-ran            student -> host      k, outputs (list of nbformat outputs), error (str or null)
-get            host -> student      name: look a name up in the notebook's namespace
-op             host -> student      op (call|getattr|getitem|len|iter|repr), target, args, kwargs, name
-value          student -> host      v: the result of get/op, as a plain value or a handle
-error          student -> host      ename, evalue: get/op raised in the student's code
-bye            host -> student      (the student's process exits)
-begin          host -> trusted      cells (the student's cell sources), work (folder of its files)
-test           host -> trusted      k, grade_id, src (the instructor's test cell)
-ask            trusted -> host      what it wants from the student: get/op fields, or pure (below)
-answer         host -> trusted      the student's value/error frame, forwarded as it is
-verdict        trusted -> host      k, grade_id, passed, message, hidden (failed in hidden tests)
-end            host -> trusted      (the trusted child exits)
-pure           trusted -> host      name, src: start the torch-free process for a formula function
-=============  ===================  ==================================================================
+Messages (who sends what, with which required fields) are registered in ``messages.py``;
+:func:`send` and :func:`recv` refuse any other. ``k`` is a cell index, ``v`` a value as below.
 
 Plain values (:func:`encode`/:func:`decode`) are ``None``, ``bool``, ``int``, ``float``, ``complex``,
 ``str``, ``bytes``, ``list``, ``tuple``, ``dict``, ``pathlib.Path``, ``torch.Tensor`` (dense, CPU), ``torch.Size``,
@@ -54,6 +36,11 @@ import pathlib
 import socket
 import struct
 
+try:
+    from autograde import messages
+except ImportError:  # in the sandbox, beside student_runner.py (sandbox.RUNNER_FILES)
+    import messages  # type: ignore[no-redef]
+
 MAX_FRAME = 512 * 1024 * 1024  # one message, blobs included
 MAX_HEADER = 16 * 1024 * 1024  # its JSON part
 MAX_DEPTH = 40  # nesting of lists, tuples and dicts
@@ -67,8 +54,16 @@ class WireError(ValueError):
 
 
 # ------------------------------------------------------------------------------------------ framing
+def _check(header: dict) -> None:
+    try:
+        messages.check(header)
+    except ValueError as e:
+        raise WireError(str(e)) from None
+
+
 def send(sock, header: dict, blobs: list[bytes] = ()) -> None:
     """Write one frame (``sock``: a socket or a writable binary file)."""
+    _check(header)
     header = dict(header, blobs=[len(b) for b in blobs])
     h = json.dumps(header, separators=(",", ":"), allow_nan=False).encode()
     data = b"".join([struct.pack(">I", len(h)), h, *blobs])
@@ -112,6 +107,7 @@ def recv(sock) -> tuple[dict, list[bytes]]:
         raise WireError(f"header is not valid JSON ({type(e).__name__})") from None
     if not isinstance(header, dict) or not isinstance(header.get("m"), str):
         raise WireError("header without a message name")
+    _check(header)
     sizes = header.get("blobs", [])
     if (
         not isinstance(sizes, list)
