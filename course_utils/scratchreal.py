@@ -6,8 +6,8 @@ attribute name on every value a name may have; most such paths name nothing (``_
 itself for them (a value the analysis gives the path ``p`` may also be an object holding ``p``: an
 exception, a container), so value sets stay small and stay sound; what a student stores on a
 library object is still in the analysis's attribute table. Only modules, classes and functions are
-looked into (``getattr`` on them runs no student code); a path through any other object is cut short (``…``), which the ban
-reads as "anything under it".
+looked into (``getattr`` on them runs no student code); a path through any other object is cut
+short (``…``), which the ban reads as "anything under it".
 
 Example:
     >>> extend("torch.nn", ".functional")
