@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 import unicodedata
 
+from course_utils.scratchreal import extend as real_extend
 from course_utils.scratchscope import scope_keys
 
 MAX_ROUNDS = 60  # rounds of the flow analysis before it gives up (and fails)
@@ -248,7 +249,8 @@ class Flow:
                 return self.env.get(self.key(e), set())
             return {f"~{e.id}"}  # a builtin
         if isinstance(e, ast.Attribute):
-            return {_extend(p, "." + e.attr) for p in self.denote(e.value)} | self.attrs.get(e.attr, set())
+            grown = {_extend(p, "." + e.attr) for p in self.denote(e.value)}
+            return {p for p in grown if p is not None} | self.attrs.get(e.attr, set())
         if isinstance(e, ast.Call):
             named = _named_call(e)
             if named is not None and named[0] in ("getattr", "hasattr"):
@@ -395,7 +397,7 @@ def _segments(p: str) -> int:
     return p.count(".") + p.count("(")
 
 
-def _extend(p: str, tail: str) -> str:
+def _extend(p: str, tail: str) -> str | None:
     """``p`` followed by ``tail`` (".relu" or "()"). Only a library's dotted names grow; a call's value,
     a builtin and the student's objects are cut short ("torch.zeros()…"): whether such a value is
     banned is decided by what was called, and what its attributes hold is in the attribute table."""
@@ -403,4 +405,4 @@ def _extend(p: str, tail: str) -> str:
         return p
     if _segments(p) >= MAX_DEPTH or "(" in p or p[:1] in "<~":
         return p + "…"  # what the student's objects, builtins and call values hold is in the attribute table
-    return p + tail
+    return real_extend(p, tail) if tail.startswith(".") else p + tail
