@@ -39,13 +39,7 @@ from autograde.rules import LIMITS
 
 HERE = Path(__file__).resolve().parent
 RUNNER = HERE / "student_runner.py"
-RUNNER_FILES = [
-    HERE / "student_runner.py",
-    HERE / "wire.py",
-    HERE / "messages.py",
-    HERE / "limits.py",
-    HERE / "scratch.py",
-]
+RUNNER_FILES = [HERE / n for n in ("student_runner.py", "wire.py", "messages.py", "limits.py", "scratch.py")]
 
 
 class SandboxUnavailable(RuntimeError):
