@@ -177,6 +177,8 @@ def fingerprint(doc: Doc) -> Doc:
     not_own = np.concatenate([[0], np.cumsum(~doc.own)])
     good = (not_own[starts + K] == not_own[starts]) & (doc.piece[starts] == doc.piece[starts + K - 1])
     hashes, idx = hashed_kgrams(doc.chars, K)[good], starts[good]
+    if not len(hashes):  # nothing of the student's own is a fingerprint long
+        return doc
     hashes, sel = winnow(hashes, WINDOW, remove_duplicates=False)
     idx = idx[sel]
     order = np.argsort(hashes, kind="stable")

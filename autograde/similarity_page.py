@@ -21,7 +21,8 @@ HEADER = [
     "code_a", "code_b", "text_a", "text_b", "page",
 ]  # fmt: skip
 _CSS = """body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222}table{border-collapse:collapse}
-td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:left}.two{display:grid;grid-template-columns:1fr 1fr;
+td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:left}
+.two{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);
 gap:1rem}pre{background:#f6f8fa;padding:.4rem;overflow-x:auto;margin:.2rem 0 1rem}pre span{display:block}
 .m{background:#ffe08a}.r{color:#999}.note{color:#555}h3{margin:.6rem 0 0;font-size:1rem}"""
 

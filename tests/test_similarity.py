@@ -189,6 +189,8 @@ def test_unreadable_listed_not_fatal(report):
     out, rows = report
     page = (out / f"similarity_{HW1}" / "index.html").read_text()
     assert "broken" in page and "invalid JSON" in page
+    listed = re.findall(r"<li>([^:<]+): ", page.split("Unreadable submissions", 1)[1])
+    assert listed == ["broken"], f"only the invalid notebook is unreadable, not {listed}"
     assert all("broken" not in r["student_a"] + r["student_b"] for r in rows)
 
 
