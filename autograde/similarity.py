@@ -36,8 +36,8 @@ import numpy as np
 try:
     from copydetect import defaults as _cd_defaults
     from copydetect.utils import filter_code, hashed_kgrams, winnow
-except ImportError:  # pragma: no cover -- the environment is pinned; say what to install
-    sys.exit("copydetect is not installed: pip install -r requirements.txt")
+except ImportError as e:  # pragma: no cover -- the environment is pinned; say what to install
+    raise ImportError("copydetect is not installed: pip install -r requirements.txt") from e
 
 from autograde.collect import collect
 from autograde.roster import Roster, shown
