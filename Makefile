@@ -110,6 +110,13 @@ grade: $(STAMP) bubblewrap
 	@test -n "$(ASSIGNMENT)" -a -n "$(SUBMISSIONS)" || { echo "usage: make grade ASSIGNMENT=<name> SUBMISSIONS=<folder>"; exit 2; }
 	$(PY) -m autograde.grade $(ASSIGNMENT) $(SUBMISSIONS) $(if $(WORKERS),--workers $(WORKERS)) $(GRADE_ARGS)
 
+# Which submissions share code or written answers (docs/grading.md, "Similarity report"); changes no grade:
+#   make similarity ASSIGNMENT=04_hw1_layer_sizes SUBMISSIONS=path/to/folder [SIMILARITY_ARGS="--roster roster.csv"]
+.PHONY: similarity
+similarity: $(STAMP)
+	@test -n "$(ASSIGNMENT)" -a -n "$(SUBMISSIONS)" || { echo "usage: make similarity ASSIGNMENT=<name> SUBMISSIONS=<folder>"; exit 2; }
+	$(PY) -m autograde.similarity $(ASSIGNMENT) $(SUBMISSIONS) $(SIMILARITY_ARGS)
+
 # After hand grading in formgrader (docs/grading.md, "After hand grading"), from nbgrader's gradebook:
 #   make export ASSIGNMENT=... [FORMAT=plain|canvas|moodle] [EXPORT_ARGS="--roster roster.csv --db URL"]
 #   make feedback ASSIGNMENT=... [EXPORT_ARGS="--db URL"]     feedback pages with the manual scores, LMS zips

@@ -30,6 +30,8 @@ Grading (``make grade``), one module per step; the security rules and limits are
       scratch.py      emptying the sandbox's writable folders between students
     wire.py           the one protocol between the three, its messages in one table
     export.py         after hand grading: final grades for Canvas/Moodle, nbgrader's feedback
+    similarity.py     which submissions share code or answers (make similarity; no grade touched)
+      similarity_page.py  its ranked CSV and inert HTML pages
 
 The nbgrader cell helpers (kinds, checksums, solution and hidden-test markers) are
 ``course_utils.nbcells``, shared with the student-side check.
