@@ -32,8 +32,18 @@ RELEASE, TEMPLATES = REPO / "notebooks", Path(__file__).resolve().parent / "stud
 ENVIRONMENT_FILES = ("requirements.txt", "environment.yml")
 # packages only instructors and TAs use (grading database, tests, linter): not in the students' files
 # the graders' tools: nbgrader (its server extensions add formgrader and "Create assignment" to JupyterLab),
-# Dask and its certificates, the database driver, the test and lint tools
-INSTRUCTORS_ONLY = ("nbgrader", "dask", "cryptography", "psycopg2-binary", "playwright", "ruff", "pytest", "nbval")
+# Dask and its certificates, the similarity report, the database driver, the test and lint tools
+INSTRUCTORS_ONLY = (
+    "nbgrader",
+    "dask",
+    "cryptography",
+    "copydetect",
+    "psycopg2-binary",
+    "playwright",
+    "ruff",
+    "pytest",
+    "nbval",
+)
 # the sections of pyproject.toml that build course_utils; the rest configures this repository's tools
 PACKAGE_SECTIONS = ("build-system", "project", "project.optional-dependencies", "project.urls", "tool.setuptools")
 
