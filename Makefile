@@ -115,7 +115,7 @@ grade: $(STAMP) bubblewrap
 .PHONY: similarity
 similarity: $(STAMP)
 	@test -n "$(ASSIGNMENT)" -a -n "$(SUBMISSIONS)" || { echo "usage: make similarity ASSIGNMENT=<name> SUBMISSIONS=<folder>"; exit 2; }
-	$(PY) -m autograde.similarity $(ASSIGNMENT) $(SUBMISSIONS) $(SIMILARITY_ARGS)
+	$(PY) -m autograde.similarity_page $(ASSIGNMENT) $(SUBMISSIONS) $(SIMILARITY_ARGS)
 
 # After hand grading in formgrader (docs/grading.md, "After hand grading"), from nbgrader's gradebook:
 #   make export ASSIGNMENT=... [FORMAT=plain|canvas|moodle] [EXPORT_ARGS="--roster roster.csv --db URL"]

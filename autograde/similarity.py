@@ -18,15 +18,12 @@ gets a page with both submissions side by side, the matching lines marked and li
 Outputs (``--out``, default ``autograde/``): ``similarity_ASSIGNMENT.csv`` (``sheets.py``: no cell is a
 formula) and ``similarity_ASSIGNMENT/index.html``. It reads submissions only: no gradebook, no grade.
 
-    python -m autograde.similarity 04_hw1_layer_sizes ~/Downloads/hw1 --roster roster.csv
+    python -m autograde.similarity_page 04_hw1_layer_sizes ~/Downloads/hw1 --roster roster.csv
 """
 
 from __future__ import annotations
 
-import argparse
 import re
-import sys
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +37,7 @@ except ImportError as e:  # pragma: no cover -- the environment is pinned; say w
     raise ImportError("copydetect is not installed: pip install -r requirements.txt") from e
 
 from autograde.collect import collect
-from autograde.roster import Roster, shown
+from autograde.roster import Roster
 
 REPO = Path(__file__).resolve().parent.parent
 # Fingerprint length: twice copydetect's noise threshold, 50 characters of filtered code (about two lines) or
@@ -259,35 +256,3 @@ def rank(docs: list[Doc]) -> list[Pair]:
     pairs = [p for i, a in enumerate(docs) for b in docs[i + 1 :] if (p := compare(a, b)) is not None]
     pairs.sort(key=lambda p: (-p.score, -max(p.share("a"), p.share("b")), p.a.student, p.b.student))
     return pairs
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("assignment")
-    p.add_argument("submissions", type=Path)
-    p.add_argument("--out", type=Path, default=REPO / "autograde", help="output folder (default autograde/)")
-    p.add_argument("--roster", type=Path, help="CSV id,name,email,lms_id: who is who (as for make grade)")
-    p.add_argument("--common", type=int, help="ignore passages in more than this many submissions")
-    p.add_argument("--pages", type=int, default=50, help="pairs that get a page (default 50)")
-    p.add_argument("--show", type=int, default=20, help="pairs printed (default 20)")
-    a = p.parse_args(argv)
-    from autograde import similarity_page
-
-    t0 = time.monotonic()
-    docs, bad = load(a.assignment, a.submissions, a.roster)
-    dropped = drop_common(docs, a.common)
-    pairs = rank(docs)
-    csv_path, index = similarity_page.write(a.out, a.assignment, docs, bad, pairs, a.pages)
-    print(similarity_page.table(pairs[: a.show]))
-    for student, why in bad:
-        print(f"unreadable: {shown(student)}: {shown(why, 300)}")
-    print(
-        f"{len(docs)} submission(s) compared ({len(docs) * (len(docs) - 1) // 2} pairs, {len(pairs)} share "
-        f"something; {dropped} passage(s) common to many left out), {len(bad)} unreadable, "
-        f"{time.monotonic() - t0:.1f} s\nTable: {csv_path}\nPage:  {index}"
-    )
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

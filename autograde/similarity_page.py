@@ -1,4 +1,4 @@
-"""The similarity report's table (CSV, printed) and pages (HTML), from :mod:`autograde.similarity`.
+"""The similarity report's table (CSV, printed), pages (HTML) and command, from :mod:`autograde.similarity`.
 
 Everything a student wrote (code, answers, even ids and file names) reaches a page as escaped text
 (``inert.text``), and every page carries the feedback pages' Content-Security-Policy: no script, no
@@ -7,13 +7,17 @@ request anywhere. Page names come from the rank only, never from a student id.
 
 from __future__ import annotations
 
+import argparse
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
 
-from autograde import inert, sheets
+from autograde import inert, sheets, similarity
 from autograde.report import CSP_META
-from autograde.similarity import Doc, Pair, covered
+from autograde.roster import shown
+from autograde.similarity import REPO, Doc, Pair, covered
 
 e = inert.text
 HEADER = [
@@ -171,3 +175,33 @@ def write(
     index = folder / "index.html"
     index.write_text(index_html(assignment, docs, bad, pairs, pages), encoding="utf-8")
     return csv_path, index
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("assignment")
+    p.add_argument("submissions", type=Path)
+    p.add_argument("--out", type=Path, default=REPO / "autograde", help="output folder (default autograde/)")
+    p.add_argument("--roster", type=Path, help="CSV id,name,email,lms_id: who is who (as for make grade)")
+    p.add_argument("--common", type=int, help="ignore passages in more than this many submissions")
+    p.add_argument("--pages", type=int, default=50, help="pairs that get a page (default 50)")
+    p.add_argument("--show", type=int, default=20, help="pairs printed (default 20)")
+    a = p.parse_args(argv)
+    t0 = time.monotonic()
+    docs, bad = similarity.load(a.assignment, a.submissions, a.roster)
+    dropped = similarity.drop_common(docs, a.common)
+    pairs = similarity.rank(docs)
+    csv_path, index = write(a.out, a.assignment, docs, bad, pairs, a.pages)
+    print(table(pairs[: a.show]))
+    for student, why in bad:
+        print(f"unreadable: {shown(student)}: {shown(why, 300)}")
+    print(
+        f"{len(docs)} submission(s) compared ({len(docs) * (len(docs) - 1) // 2} pairs, {len(pairs)} share "
+        f"something; {dropped} passage(s) common to many left out), {len(bad)} unreadable, "
+        f"{time.monotonic() - t0:.1f} s\nTable: {csv_path}\nPage:  {index}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -31,7 +31,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from autograde import similarity  # noqa: E402
+from autograde import similarity_page  # noqa: E402
 from autograde.mock_submissions import filled, load, solution_code  # noqa: E402
 
 WORDS = (
@@ -79,7 +79,7 @@ def _run(assignment: str, subs: Path, out: Path, extra: list[str]) -> tuple[floa
     t0 = time.monotonic()
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
-        similarity.main([assignment, str(subs), "--out", str(out), *extra])
+        similarity_page.main([assignment, str(subs), "--out", str(out), *extra])
     return time.monotonic() - t0, buf.getvalue()
 
 

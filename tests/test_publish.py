@@ -164,7 +164,8 @@ def test_environment_files_agree_and_leave_out_the_instructors_tools(students):
     pip = {ln for ln in (students / "requirements.txt").read_text().splitlines() if ln and not ln.startswith("#")}
     conda = set(re.findall(r"^ {6}- (.+)$", (students / "environment.yml").read_text(), re.M)) - {"-e ."}
     assert pip == conda and "torch==2.14.1" in pip
-    assert not [r for r in pip if re.match(r"(ruff|playwright|psycopg2|pytest|nbgrader|dask|copydetect|cryptography)", r)]
+    tools = r"(ruff|playwright|psycopg2|pytest|nbgrader|dask|copydetect|cryptography)"
+    assert not [r for r in pip if re.match(tools, r)]
     built = tomllib.loads((students / "pyproject.toml").read_text())
     assert built["project"]["urls"]["Repository"] == STUDENTS_URL
     assert set(built.get("tool", {})) == {"setuptools"}, "only the tools that build course_utils"

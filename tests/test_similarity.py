@@ -17,7 +17,7 @@ import tokenize
 
 import pytest
 
-from autograde import similarity
+from autograde import similarity_page
 from autograde.mock_submissions import filled, load
 from harness import make
 
@@ -142,7 +142,7 @@ def report(tmp_path_factory):
         (subs / f"{student}_{HW1}.ipynb").write_text(json.dumps(nb))
     (subs / f"broken_{HW1}.ipynb").write_text('{"cells": [')
     (subs / f"odd_{HW1}.ipynb").write_text(json.dumps({"cells": [{"cell_type": "code", "source": 5}, {"source": []}]}))
-    assert similarity.main([HW1, str(subs), "--out", str(out)]) == 0
+    assert similarity_page.main([HW1, str(subs), "--out", str(out)]) == 0
     with open(out / f"similarity_{HW1}.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     return out, rows
