@@ -227,14 +227,13 @@ def load_feature_model(
         train_data = load_dataset("cifar10", "train")
     if tuple(train_data.images.shape[1:]) != (3, 32, 32):
         raise ValueError(f"the small CNN trains on 32x32 RGB images, got {tuple(train_data.images.shape[1:])}")
-    print(
-        f"Using a small CNN trained now for {epochs} epoch(s) on {len(train_data)} {train_data.source} images ({why})."
-    )
+    data_name = "synthetic stand-in" if train_data.is_synthetic else "real CIFAR-10"  # the loader's name says little
+    print(f"Using a small CNN trained now for {epochs} epoch(s) on {len(train_data)} {data_name} images ({why}).")
     net = _train_small_cnn(train_data, epochs, width, batch_size, seed)
     return FeatureModel(
         net,
         False,
-        f"small CNN trained on {len(train_data)} {train_data.source} CIFAR-10 images",
+        f"small CNN trained on {len(train_data)} {data_name} images",
         list(train_data.classes),
         32,
         tuple(train_data.mean),
