@@ -115,6 +115,13 @@ def autograded_notebook(nb: dict | None, a: Assignment, res: Result) -> dict:
         emitted = max(emitted, i)
 
     outputs = res.outcome.outputs if res.outcome is not None else {}
+    ran = 0  # execution counts in the order the cells ran; a cell that never ran keeps In [ ]
+
+    def count(did_run: bool) -> int | None:
+        nonlocal ran
+        ran += did_run
+        return ran if did_run else None
+
     for k, cell in enumerate(res.job.cells if res.job else []):
         if isinstance(cell.get("nb"), int):
             markdown_until(cell["nb"])
@@ -142,7 +149,7 @@ def autograded_notebook(nb: dict | None, a: Assignment, res: Result) -> dict:
                     "metadata": meta,
                     "source": a.cells[gid].source,
                     "outputs": outs,
-                    "execution_count": None,
+                    "execution_count": count(gid in res.scores),
                 }
             )
         else:
@@ -153,7 +160,7 @@ def autograded_notebook(nb: dict | None, a: Assignment, res: Result) -> dict:
                     "metadata": meta,
                     "source": cell.get("shown", cell["src"]),
                     "outputs": outputs.get(k, []),
-                    "execution_count": None,
+                    "execution_count": count(k in outputs),
                 }
             )
     markdown_until(len(cells_in))
