@@ -32,6 +32,7 @@ __all__ = [
     "GOOGLENET_STAGES",
     "googlenet",
     "channels",
+    "classifier",
 ]
 
 VGG16_ARCH = ((2, 64), (2, 128), (3, 256), (3, 512), (3, 512))
@@ -48,6 +49,26 @@ def channels(n: int, width: float) -> int:
     if width <= 0:
         raise ValueError(f"width must be positive, got {width}")
     return max(1, int(round(n * width)))
+
+
+def classifier(in_features: int, hidden: int, num_classes: int) -> list[nn.Module]:
+    """The fully connected head VGG and AlexNet share: two hidden layers with ReLU and dropout 0.5.
+
+    Returned as a list of layers, so the network that splices it in stays one flat ``nn.Sequential``.
+
+    Example:
+        >>> [type(m).__name__ for m in classifier(8, 4, 2)]
+        ['Linear', 'ReLU', 'Dropout', 'Linear', 'ReLU', 'Dropout', 'Linear']
+    """
+    return [
+        nn.Linear(in_features, hidden),
+        nn.ReLU(),
+        nn.Dropout(0.5),
+        nn.Linear(hidden, hidden),
+        nn.ReLU(),
+        nn.Dropout(0.5),
+        nn.Linear(hidden, num_classes),
+    ]
 
 
 def vgg_block(num_convs: int, in_channels: int, out_channels: int) -> nn.Sequential:
@@ -98,13 +119,7 @@ def vgg(
     return nn.Sequential(
         *blocks,
         nn.Flatten(),
-        nn.Linear(c * side * side, hidden),
-        nn.ReLU(),
-        nn.Dropout(0.5),
-        nn.Linear(hidden, hidden),
-        nn.ReLU(),
-        nn.Dropout(0.5),
-        nn.Linear(hidden, num_classes),
+        *classifier(c * side * side, hidden, num_classes),
     )
 
 
@@ -141,13 +156,7 @@ def alexnet(
         nn.ReLU(),
         pool,
         nn.Flatten(),
-        nn.Linear(c2 * side * side, fc),
-        nn.ReLU(),
-        nn.Dropout(0.5),
-        nn.Linear(fc, fc),
-        nn.ReLU(),
-        nn.Dropout(0.5),
-        nn.Linear(fc, num_classes),
+        *classifier(c2 * side * side, fc, num_classes),
     )
 
 
