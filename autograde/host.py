@@ -17,9 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograde import wire
+from autograde.messages import ASK, ENDED, ERROR, RAN, VALUE, VERDICT
+from autograde.rules import LIMIT
 from autograde.sandbox import StudentZygote, TrustedZygote, formula_process
 
-GRACE = 3.0  # seconds a cell gets to stop after it was interrupted
+GRACE = LIMIT["grace_s"]  # seconds a cell gets to stop after it was interrupted
 
 
 @dataclass
@@ -56,7 +58,7 @@ class _Student:
         if self.sock is None:
             return None
         try:
-            self.sock.settimeout(10)
+            self.sock.settimeout(LIMIT["send_s"])
             wire.send(self.sock, header, blobs)
             return self._reply(timeout, expect)
         except (OSError, wire.WireError) as e:
@@ -137,8 +139,8 @@ def run_job(
         student.stop(student.stopped or "")
         if out.trusted_error is None:
             trusted.send({"m": "end"})
-            ended = trusted.recv(30)
-            if not ended or ended[0].get("m") != "ended" or ended[0].get("status"):
+            ended = trusted.recv(LIMIT["trusted_reply_s"])
+            if not ended or ended[0].get("m") != ENDED or ended[0].get("status"):
                 out.trusted_error = f"the test runner failed (see {log})"
         if out.trusted_error:
             trusted.stop()
@@ -156,7 +158,7 @@ def _send_files(student: _Student, files: list[Path], work: Path) -> None:
 
 
 def _run_cell(student: _Student, k: int, cell: dict, timeout: float, out: Outcome) -> None:
-    r = student.request({"m": "run", "k": k, "src": cell["src"]}, (), timeout, ("ran",))
+    r = student.request({"m": "run", "k": k, "src": cell["src"]}, (), timeout, (RAN,))
     if r is None:
         out.stopped_at = k
         return
@@ -184,15 +186,15 @@ def _run_test(
     student: _Student, trusted: TrustedZygote, k: int, cell: dict, lim: dict, t_end: float, formulas: dict, out: Outcome
 ) -> dict | None:
     trusted.send({"m": "test", "k": k, "grade_id": cell["grade_id"], "src": cell["src"]})
-    test_end = time.monotonic() + 2 * float(lim["cell"])
+    test_end = time.monotonic() + LIMIT["test_cells"] * float(lim["cell"])
     while True:
-        r = trusted.recv(max(0.0, test_end - time.monotonic()) + 30)
+        r = trusted.recv(max(0.0, test_end - time.monotonic()) + LIMIT["trusted_reply_s"])
         if r is None:
             return None
         msg, blobs = r
-        if msg.get("m") == "verdict" and msg.get("k") == k:
+        if msg.get("m") == VERDICT and msg.get("k") == k:
             return msg
-        if msg.get("m") != "ask":
+        if msg.get("m") != ASK:
             return None
         t0 = time.monotonic()
         answer = _answer(student, msg, blobs, min(test_end, t_end), formulas, student.sandbox.log)
@@ -210,7 +212,7 @@ def _answer(student: _Student, msg: dict, blobs, until: float, formulas: dict, l
         if sock is None:
             return {"m": "gone", "why": "no formula process"}, []
         try:
-            sock.settimeout(max(0.01, min(left, 10)))
+            sock.settimeout(max(0.01, min(left, LIMIT["formula_call_s"])))
             wire.send(
                 sock,
                 {
@@ -222,7 +224,7 @@ def _answer(student: _Student, msg: dict, blobs, until: float, formulas: dict, l
                 },
                 blobs,
             )
-            reply, rblobs = _recv_capped(sock, 16 << 20)
+            reply, rblobs = _recv_capped(sock, LIMIT["formula_reply_mb"] << 20)
             return _forwarded(reply), rblobs
         except Exception as e:
             return {"m": "gone", "why": f"the formula function did not answer ({type(e).__name__})"}, []
@@ -243,7 +245,7 @@ def _answer(student: _Student, msg: dict, blobs, until: float, formulas: dict, l
             "name": msg.get("name"),
         }
     )
-    r = student.request(header, blobs, left, ("value", "error"))
+    r = student.request(header, blobs, left, (VALUE, ERROR))
     if r is None:
         return {"m": "gone", "why": student.stopped}, []
     reply, rblobs = r
@@ -255,7 +257,7 @@ def _answer(student: _Student, msg: dict, blobs, until: float, formulas: dict, l
 def _forwarded(reply: dict) -> dict:
     """The fields of a student's (or formula) process's reply that the trusted runner reads, as they
     came: a value or an error; a missing value stays missing (the trusted runner refuses it)."""
-    if reply.get("m") not in ("value", "error"):
+    if reply.get("m") not in (VALUE, ERROR):
         return {"m": "gone", "why": "the process broke the protocol (unexpected message)"}
     return {k: reply[k] for k in ("m", "v", "ename", "evalue") if k in reply}
 
@@ -266,11 +268,11 @@ def _start_formula(student: _Student, msg: dict, formulas: dict, log: Path):
         formulas[0] = formula_process(student.sandbox.backend, student.lim, log)
     proc, sock = formulas[0]
     try:
-        sock.settimeout(20)
+        sock.settimeout(LIMIT["formula_define_s"])
         wire.send(sock, {"m": "formula", "name": msg.get("name"), "src": msg.get("src")})
-        reply, _ = _recv_capped(sock, 1 << 20)
+        reply, _ = _recv_capped(sock, LIMIT["formula_define_reply_mb"] << 20)
     except Exception as e:
         return {"m": "gone", "why": f"the formula process did not answer ({type(e).__name__})"}, []
-    if reply.get("m") == "value" and type(reply.get("id")) is int:
+    if reply.get("m") == VALUE and type(reply.get("id")) is int:
         return {"m": "value", "id": reply["id"]}, []
     return {"m": "error", "ename": reply.get("ename"), "evalue": reply.get("evalue")}, []

@@ -20,7 +20,7 @@ code. After it:
   process is not dumpable (``/proc/PID/mem`` and ``fd/`` of it are closed to others).
 
 A filter cannot be removed once installed (``no_new_privs``). Unknown architectures get the rlimits
-only, and :func:`confine` says so in its return value.
+only, and :func:`confine` says so in its return value. The values are in ``rules.py``.
 """
 
 from __future__ import annotations
@@ -30,6 +30,11 @@ import os
 import platform
 import resource
 import struct
+
+try:
+    from autograde.rules import LIMIT
+except ImportError:  # in the sandbox, beside student_runner.py (sandbox.RUNNER_FILES)
+    from rules import LIMIT  # type: ignore[no-redef]
 
 # syscall numbers per architecture: (AUDIT_ARCH, {name: number})
 _X86_64 = (
@@ -263,7 +268,7 @@ def not_dumpable() -> None:
         pass
 
 
-def confine(memory_mb: int, cpu_s: int, file_mb: int, open_files: int = 256) -> str:
+def confine(memory_mb: int, cpu_s: int, file_mb: int, open_files: int = LIMIT["open_files"]) -> str:
     """Apply every limit to this process (irreversible); return a note ('' when all applied)."""
     not_dumpable()
     try:
@@ -273,7 +278,7 @@ def confine(memory_mb: int, cpu_s: int, file_mb: int, open_files: int = 256) -> 
         vm = 0
     mem = vm + int(memory_mb) * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
-    resource.setrlimit(resource.RLIMIT_CPU, (int(cpu_s), int(cpu_s) + 5))
+    resource.setrlimit(resource.RLIMIT_CPU, (int(cpu_s), int(cpu_s) + LIMIT["cpu_kill_s"]))
     fsize = int(file_mb) * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))

@@ -2,7 +2,8 @@
 
 :func:`autograde.wire.send` and :func:`autograde.wire.recv` refuse a header whose ``"m"`` is not
 here or lacks a required field; ``python -m autograde.messages`` prints the table that
-docs/grading.md carries between its ``messages`` markers (a test checks they agree).
+docs/grading.md carries between its ``messages`` markers (a test checks they agree). Code that
+dispatches on a message's name compares it with the constants below (``RAN``), never with a string.
 """
 
 from __future__ import annotations
@@ -17,26 +18,61 @@ class Message(NamedTuple):
     meaning: str
 
 
+# The names, for the code that sends and dispatches on them: a misspelt import fails at import, a misspelt
+# name at lint (``if msg["m"] == RAN``, never ``== "ran"``; tests/test_protocol_tables.py checks).
+READY = "ready"
+BEGIN = "begin"
+FILES = "files"
+RUN = "run"
+RAN = "ran"
+TEST = "test"
+ASK = "ask"
+GET = "get"
+OP = "op"
+FORMULA = "formula"
+CALL = "call"
+VALUE = "value"
+ERROR = "error"
+GONE = "gone"
+ANSWER = "answer"
+VERDICT = "verdict"
+END = "end"
+ENDED = "ended"
+BYE = "bye"
+
 MESSAGES: dict[str, Message] = {
-    "ready": Message("trusted", "host", (), "the trusted child is up"),
-    "begin": Message("host", "trusted", ("cells", "work"), "the student's cell sources, the folder of its files"),
-    "files": Message("host", "student", ("files",), "the student's files, as blobs"),
-    "run": Message("host", "student", ("k", "src"), "execute one of the student's cells"),
-    "ran": Message("student", "host", ("k", "outputs", "error"), "a cell's nbformat outputs and its error (or null)"),
-    "test": Message("host", "trusted", ("k", "grade_id", "src"), "run the instructor's test cell"),
-    "ask": Message("trusted", "host", (), "what a test wants from the student: get/op/formula fields"),
-    "get": Message("host", "student", ("name",), "look a name up in the notebook's namespace"),
-    "op": Message("host", "student", ("op",), "call|getattr|getitem|len|iter|repr|call_many|call_here on a handle"),
-    "formula": Message("host", "formula", ("name", "src"), "define a formula function in the torch-free process"),
-    "call": Message("host", "formula", (), "call a formula function"),
-    "value": Message("student", "host", (), "v: the result, a plain value or a handle (id: a formula function)"),
-    "error": Message("student", "host", ("ename", "evalue"), "the student's code raised"),
-    "gone": Message("host", "trusted", ("why",), "the student's process cannot answer any more"),
-    "answer": Message("host", "trusted", ("r",), "the student's value/error/gone frame, forwarded"),
-    "verdict": Message("trusted", "host", ("k",), "grade_id, passed, message, hidden (failed in hidden tests)"),
-    "end": Message("host", "trusted", (), "the trusted child exits"),
-    "ended": Message("trusted", "host", ("status",), "the trusted child's exit status"),
-    "bye": Message("host", "student", (), "the student's process exits"),
+    READY: Message("trusted", "host", (), "the trusted child is up"),
+    BEGIN: Message("host", "trusted", ("cells", "work"), "the student's cell sources, the folder of its files"),
+    FILES: Message("host", "student", ("files",), "the student's files, as blobs"),
+    RUN: Message("host", "student", ("k", "src"), "execute one of the student's cells"),
+    RAN: Message("student", "host", ("k", "outputs", "error"), "a cell's nbformat outputs and its error (or null)"),
+    TEST: Message("host", "trusted", ("k", "grade_id", "src"), "run the instructor's test cell"),
+    ASK: Message("trusted", "host", (), "what a test wants from the student: get/op/formula fields"),
+    GET: Message("host", "student", ("name",), "look a name up in the notebook's namespace"),
+    OP: Message("host", "student", ("op",), "call|getattr|getitem|len|iter|repr|call_many|call_here on a handle"),
+    FORMULA: Message("host", "formula", ("name", "src"), "define a formula function in the torch-free process"),
+    CALL: Message("host", "formula", (), "call a formula function"),
+    VALUE: Message("student", "host", (), "v: the result, a plain value or a handle (id: a formula function)"),
+    ERROR: Message("student", "host", ("ename", "evalue"), "the student's code raised"),
+    GONE: Message("host", "trusted", ("why",), "the student's process cannot answer any more"),
+    ANSWER: Message("host", "trusted", ("r",), "the student's value/error/gone frame, forwarded"),
+    VERDICT: Message("trusted", "host", ("k",), "grade_id, passed, message, hidden (failed in hidden tests)"),
+    END: Message("host", "trusted", (), "the trusted child exits"),
+    ENDED: Message("trusted", "host", ("status",), "the trusted child's exit status"),
+    BYE: Message("host", "student", (), "the student's process exits"),
+}
+
+# The zygote's control lines (sandbox.py <-> student_runner.py): JSON lines on the control socket, outside the
+# wire protocol (``ready`` as above).
+START, STARTED, DIRTY, INTERRUPT, REAP, REAPED = "start", "started", "dirty", "interrupt", "reap", "reaped"
+CONTROL: dict[str, str] = {
+    READY: "the zygote is up (student_runner -> sandbox)",
+    START: "{limits}: fork a child for the socket passed with it (SCM_RIGHTS) (sandbox -> student_runner)",
+    STARTED: "{pid}: the child's (student_runner -> sandbox)",
+    DIRTY: "instead of started: a writable folder or its settings changed; it ends (student_runner -> sandbox)",
+    INTERRUPT: "SIGINT the child: a cell over its time (sandbox -> student_runner)",
+    REAP: "SIGKILL the child, wait, empty /tmp and /dev/shm (sandbox -> student_runner)",
+    REAPED: "{status, left}: anything left and the zygote ends (student_runner -> sandbox)",
 }
 
 

@@ -26,6 +26,8 @@ from __future__ import annotations
 import ast
 import copy
 
+from autograde.rules import LIMIT
+
 DYNAMIC_CALLS = {
     "eval",
     "exec",
@@ -57,7 +59,7 @@ DYNAMIC_ATTRS = {
     "import_module",
 }
 DYNAMIC_NAMES = {"importlib", "__builtins__", "builtins"}
-MAX_REACHED = 400
+MAX_REACHED = LIMIT["reached"]  # autograde/rules.py
 
 
 class Unreadable(AssertionError):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from autograde import inert
 from autograde.job import Assignment, Job
+from autograde.rules import LIMIT
 from autograde.sheets import number_or_text, text_cell, write_rows
 from course_utils.nbcells import cell_source, grade_id, nbgrader_meta, visible_part
 
@@ -55,7 +56,7 @@ def score(res: Result, a: Assignment) -> None:
             continue
         res.scores[gid] = 0.0
         if v is not None:
-            res.messages[gid] = str(v.get("message", "failed"))[:2000]
+            res.messages[gid] = str(v.get("message", "failed"))[: LIMIT["message_chars"]]
             res.hidden[gid] = v.get("hidden") is True
         else:
             stopped = out.stopped if out is not None and out.stopped else "the notebook stopped before this test"

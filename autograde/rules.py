@@ -26,7 +26,8 @@ The rules
      fails, and so does code the analysis cannot finish (HW0; the other homework still reads
      ``inspect.getsource`` text, ``reach.py``). Formula functions
      (``course_utils.checks.formula_only``) run in a separate process without torch at all.
-  5. The kernel enforces the limits (``limits.py``): no new processes, no network sockets, no
+  5. Every limit is in ``TABLE`` below, once (``python -m autograde.rules`` prints it for the manual).
+     The kernel enforces the limits (``limits.py``): no new processes, no network sockets, no
      signals, ptrace, limits or rescheduling of other processes, memory, CPU time, file size, open
      files; the sandbox adds no network, a read-only system, ``/`` and ``/dev``, and size-limited
      private ``/tmp`` and ``/dev/shm``, emptied after every student (a sandbox that cannot be emptied
@@ -62,20 +63,107 @@ What is not covered
 
 from __future__ import annotations
 
-# One default per limit (``make grade`` flags override them).
-LIMITS = {
-    "cell": 60,  # seconds of wall time for one student cell, or one test's calls
-    "notebook": 600,  # seconds of wall time for the whole notebook
-    "memory_mb": 2048,  # address space a student's process may add to the zygote's
-    "trusted_memory_mb": 2048,  # address space the trusted test runner may add to what torch takes at its start
-    "tmp_mb": 256,  # size of the sandbox's private /tmp (tmpfs: counts as memory)
-    "shm_mb": 16,  # size of the sandbox's /dev/shm (tmpfs); the rest of the sandbox is read-only
-    "file_mb": 64,  # largest file a student's process may write
-    "output_kb": 512,  # text output kept per notebook (the rest is cut, with a note)
-    "message_mb": 256,  # largest message the host accepts from a student's process
-    "extra_files_mb": 200,  # other files of one submission (a checkpoint), all together
-    "notebook_mb": 50,  # largest notebook file read
+from typing import NamedTuple
+
+# Standard library only: the student's and the formula process read it too (sandbox.RUNNER_FILES).
+
+
+class Limit(NamedTuple):
+    value: int | float
+    unit: str
+    where: str  # the module that enforces it
+    meaning: str
+    option: bool = False  # a ``make grade`` option (``--name``, the default here)
+
+
+# Every limit of the grader, once: ``python -m autograde.rules`` prints this table for docs/grading.md.
+TABLE: dict[str, Limit] = {
+    # -- make grade's options
+    "cell": Limit(60, "s", "host", "wall time of one student cell, or of one test's calls", True),
+    "notebook": Limit(600, "s", "host", "wall time of the whole notebook", True),
+    "memory_mb": Limit(2048, "MB", "limits", "address space a student's process may add to the zygote's", True),
+    "trusted_memory_mb": Limit(
+        2048, "MB", "test_runner", "address space the trusted runner may add to what it holds once warm", True
+    ),
+    "tmp_mb": Limit(256, "MB", "sandbox", "the sandbox's private /tmp (tmpfs: counts as memory)", True),
+    "shm_mb": Limit(16, "MB", "sandbox", "the sandbox's /dev/shm (tmpfs); the rest of the sandbox is read-only", True),
+    "file_mb": Limit(64, "MB", "limits", "largest file a student's process may write", True),
+    "output_kb": Limit(512, "KB", "host", "text output kept per notebook (the rest is cut, with a note)", True),
+    "message_mb": Limit(256, "MB", "host", "blobs of one message the host accepts from a student's process", True),
+    "extra_files_mb": Limit(
+        200, "MB", "collect", "a submission's other files (a checkpoint), all together; HW3's checkpoint unpacked", True
+    ),
+    "notebook_mb": Limit(50, "MB", "collect", "largest notebook file read", True),
+    # -- time
+    "test_cells": Limit(2, "x cell", "host", "a test cell's calls to the notebook, all together"),
+    "grace_s": Limit(3.0, "s", "host", "what an interrupted cell gets to stop before its process is stopped"),
+    "trusted_reply_s": Limit(30, "s", "host", "the trusted runner's answer after a test's time, and its exit"),
+    "send_s": Limit(10, "s", "host", "sending one message to a student's process"),
+    "cpu_extra_s": Limit(10, "s", "student_runner", "CPU time of a student's process beyond the notebook's wall time"),
+    "cpu_kill_s": Limit(5, "s", "limits", "from SIGXCPU at the CPU limit to SIGKILL"),
+    "sandbox_start_s": Limit(300, "s", "sandbox", "a zygote (student's or trusted) getting ready"),
+    "sandbox_reply_s": Limit(30, "s", "sandbox", "the student zygote's answer to start and reap"),
+    "probe_s": Limit(20, "s", "sandbox", "trying bubblewrap out"),
+    "image_probe_s": Limit(30, "s", "sandbox", "looking the Podman image up"),
+    # -- the student's process
+    "open_files": Limit(256, "files", "limits", "open files of a student's or formula process"),
+    "container_extra_mb": Limit(1024, "MB", "sandbox", "Podman's memory cap beyond memory_mb (the zygote's torch)"),
+    "pids": Limit(64, "processes", "sandbox", "processes in the Podman container"),
+    "stream_kchars": Limit(256, "K characters", "student_runner", "stdout (and stderr) kept per cell"),
+    "image_kb": Limit(512, "KB", "student_runner", "one PNG of a figure kept (larger ones left out)"),
+    "figures": Limit(5, "figures", "student_runner", "figures kept per cell"),
+    "result_chars": Limit(4000, "characters", "student_runner", "repr of a cell's last value"),
+    "repr_chars": Limit(2000, "characters", "student_runner", "repr a test asks for"),
+    "traceback_lines": Limit(12, "lines", "student_runner", "traceback kept of a cell's error"),
+    "iter_items": Limit(100_000, "items", "student_runner", "items of an iterator sent as a list"),
+    "type_chars": Limit(200, "characters", "student_runner", "a handle's type name"),
+    "message_chars": Limit(2000, "characters", "test_runner", "an error's message and a verdict's message"),
+    "ename_chars": Limit(100, "characters", "test_runner", "an error's type name"),
+    "why_chars": Limit(500, "characters", "test_runner", "why the student's process stopped"),
+    # -- the formula process
+    "formula_memory_mb": Limit(256, "MB", "student_runner", "address space the formula process may add"),
+    "formula_cpu_s": Limit(120, "s", "student_runner", "CPU time of the formula process"),
+    "formula_file_mb": Limit(1, "MB", "student_runner", "largest file the formula process may write"),
+    "formula_tmp_mb": Limit(16, "MB", "sandbox", "the formula process's /tmp (bubblewrap)"),
+    "formula_shm_mb": Limit(1, "MB", "sandbox", "the formula process's /dev/shm (bubblewrap)"),
+    "formula_define_s": Limit(20, "s", "host", "defining one formula function"),
+    "formula_call_s": Limit(10, "s", "host", "sending one call to a formula function (at most)"),
+    "formula_reply_mb": Limit(16, "MB", "host", "blobs of one answer of a formula function"),
+    "formula_define_reply_mb": Limit(1, "MB", "host", "blobs of the answer to a formula's definition"),
+    # -- the wire (every process)
+    "frame_mb": Limit(512, "MB", "wire", "one message, blobs included"),
+    "header_mb": Limit(16, "MB", "wire", "its JSON part"),
+    "depth": Limit(40, "levels", "wire", "nesting of lists, tuples and dicts"),
+    "items": Limit(1_000_000, "items", "wire", "elements of all containers of one value"),
+    "numel_m": Limit(64, "Mi elements", "wire", "elements of one tensor"),
+    "tensor_dims": Limit(16, "dimensions", "wire", "dimensions of one tensor"),
+    "int_bits": Limit(4096, "bits", "wire", "an int crossing the wire"),
+    "float_int_bits": Limit(1100, "bits", "wire", "an int read where a float is expected"),
+    # -- the trusted runner's reading of source
+    "reached": Limit(400, "functions", "reach", "functions a graded function may reach (source checks)"),
 }
+
+# What each name stands for, ``LIMIT["cell"] == 60``; a misspelt name fails where it is read.
+LIMIT: dict[str, int | float] = {name: lim.value for name, lim in TABLE.items()}
+# ``make grade``'s options and their defaults: what a worker is handed (and may override).
+LIMITS: dict[str, int | float] = {name: lim.value for name, lim in TABLE.items() if lim.option}
+
+# The sandboxes, in order of preference (``sandbox.choose_backend``); Docker cannot hand a container the
+# per-student sockets, so it is not one.
+SANDBOXES = ("bwrap", "podman")
 
 # Student ids as nbgrader allows them (letters, digits and . _ @ + -), and file names we accept.
 STUDENT_ID = r"^[A-Za-z0-9][A-Za-z0-9._@+-]*$"
+
+
+def table() -> str:
+    """The limits as a Markdown table (what docs/grading.md shows between its ``limits`` markers)."""
+    rows = ["| limit | default | unit | enforced by | meaning |", "| --- | --- | --- | --- | --- |"]
+    for name, lim in TABLE.items():
+        shown = f"`--{name.replace('_', '-')}`" if lim.option else f"`{name}`"
+        rows.append(f"| {shown} | {lim.value:,} | {lim.unit} | `{lim.where}.py` | {lim.meaning} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(table())

@@ -35,53 +35,49 @@ import time
 from pathlib import Path
 
 from autograde import wire
-from autograde.rules import LIMITS
+from autograde.messages import READY, REAPED, STARTED
+from autograde.rules import LIMIT, LIMITS, SANDBOXES
 
 HERE = Path(__file__).resolve().parent
 RUNNER = HERE / "student_runner.py"
-RUNNER_FILES = [HERE / n for n in ("student_runner.py", "wire.py", "messages.py", "limits.py", "scratch.py")]
+RUNNER_FILES = [HERE / f"{n}.py" for n in ("student_runner", "wire", "messages", "rules", "limits", "scratch")]
 
 
 class SandboxUnavailable(RuntimeError):
     """No sandbox can run here; the message says what to install."""
 
 
-def have_bwrap() -> bool:
-    exe = shutil.which("bwrap")
-    if not exe:
-        return False
+def _runs(cmd: list[str], timeout: float) -> bool:
     try:
-        r = subprocess.run([exe, "--unshare-net", "--ro-bind", "/", "/", "true"], capture_output=True, timeout=20)
-        return r.returncode == 0
+        return subprocess.run(cmd, capture_output=True, timeout=timeout).returncode == 0
     except Exception:
         return False
+
+
+def have_bwrap() -> bool:
+    exe = shutil.which("bwrap")
+    return bool(exe) and _runs([exe, "--unshare-net", "--ro-bind", "/", "/", "true"], LIMIT["probe_s"])
 
 
 def have_container(engine: str) -> bool:
     exe = shutil.which(engine)
     image = os.environ.get("COURSE_GRADER_IMAGE", "dl-course-grader")
-    if not exe:
-        return False
-    try:
-        r = subprocess.run([exe, "image", "inspect", image], capture_output=True, timeout=30)
-        return r.returncode == 0
-    except Exception:
-        return False
+    return bool(exe) and _runs([exe, "image", "inspect", image], LIMIT["image_probe_s"])
 
 
 def choose_backend(requested: str = "auto") -> str:
-    """The backend to use: ``bwrap``, ``podman`` or ``unsafe`` (see the module docstring)."""
+    """The backend to use: ``bwrap``, ``podman`` (``rules.SANDBOXES``) or ``unsafe`` (see the module docstring)."""
     if requested == "unsafe":
         return "unsafe"
-    if requested in ("auto", "bwrap") and have_bwrap():
-        return "bwrap"
-    if requested == "bwrap":
-        raise SandboxUnavailable(
-            "bubblewrap (bwrap) is not installed or cannot create namespaces here: "
-            "install it (Debian/Ubuntu: sudo apt-get install bubblewrap)"
-        )
-    if requested in ("auto", "podman") and have_container("podman"):
-        return "podman"
+    probes = {"bwrap": have_bwrap, "podman": lambda: have_container("podman")}
+    for name in SANDBOXES:  # in the rules' order of preference
+        if requested in ("auto", name) and probes[name]():
+            return name
+        if requested == name == "bwrap":
+            raise SandboxUnavailable(
+                "bubblewrap (bwrap) is not installed or cannot create namespaces here: "
+                "install it (Debian/Ubuntu: sudo apt-get install bubblewrap)"
+            )
     raise SandboxUnavailable(
         "no sandbox is available to run students' code: install bubblewrap (Debian/Ubuntu: "
         "sudo apt-get install bubblewrap; it needs unprivileged user namespaces), or build the grading "
@@ -105,7 +101,7 @@ def _python_binds() -> list[str]:
     return out
 
 
-def _bwrap_base(tmp_mb: int, shm_mb: int = 1) -> list[str]:
+def _bwrap_base(tmp_mb: int, shm_mb: int) -> list[str]:
     """The sandbox's mounts: every writable place is a size-limited tmpfs (``/tmp``, ``/dev/shm``);
     ``/dev`` and everything else is read-only (:func:`_bwrap_seal` closes ``/`` last)."""
     cmd = [
@@ -204,9 +200,9 @@ def student_command(backend: str, lim: dict, fd: int) -> tuple[list[str], dict, 
             "--security-opt",
             "no-new-privileges",
             "--pids-limit",
-            "64",
+            str(LIMIT["pids"]),
             "--memory",
-            f"{lim['memory_mb'] + 1024}m",
+            f"{lim['memory_mb'] + LIMIT['container_extra_mb']}m",
             "--tmpfs",
             f"/tmp:size={int(lim['tmp_mb'])}m",
             "--shm-size",
@@ -239,7 +235,7 @@ def formula_command(backend: str) -> list[str]:
     args = [py, "-I", "-S", str(RUNNER), "--formula"]
     if backend != "bwrap":
         return args
-    cmd = _bwrap_base(16)
+    cmd = _bwrap_base(LIMIT["formula_tmp_mb"], LIMIT["formula_shm_mb"])
     base = str(Path(sys.base_prefix).resolve())
     if not base.startswith("/usr/"):
         cmd += ["--ro-bind", base, base]
@@ -289,8 +285,8 @@ class StudentZygote:
         )
         theirs.close()
         self.ctl, self.buf = ours, b""
-        msg = self._line(300)
-        if not msg or msg.get("m") != "ready":
+        msg = self._line(LIMIT["sandbox_start_s"])
+        if not msg or msg.get("m") != READY:
             self.stop()
             raise RuntimeError(f"the grading sandbox did not start (see {self.log})")
 
@@ -327,8 +323,8 @@ class StudentZygote:
             start = json.dumps({"m": "start", "limits": self.lim}).encode() + b"\n"
             socket.send_fds(self.ctl, [start], [theirs.fileno()])
             theirs.close()
-            msg = self._line(30)
-            if msg and msg.get("m") == "started":
+            msg = self._line(LIMIT["sandbox_reply_s"])
+            if msg and msg.get("m") == STARTED:
                 return ours
             ours.close()
             self._note(f"the sandbox was not clean or did not answer ({msg}): a new one is started")
@@ -353,10 +349,10 @@ class StudentZygote:
         answer, or could not empty them, is replaced by a new sandbox."""
         try:
             self.ctl.sendall(b'{"m": "reap"}\n')
-            msg = self._line(30)
+            msg = self._line(LIMIT["sandbox_reply_s"])
         except OSError:
             msg = None
-        if not msg or msg.get("m") != "reaped" or msg.get("left"):
+        if not msg or msg.get("m") != REAPED or msg.get("left"):
             self._note(f"the sandbox could not be emptied ({msg}): a new one is started")
             self.stop()
 
@@ -391,8 +387,8 @@ class TrustedZygote:
             cwd=str(HERE.parent),
             start_new_session=True,
         )
-        msg = self.recv(300)
-        if not msg or msg[0].get("m") != "ready":
+        msg = self.recv(LIMIT["sandbox_start_s"])
+        if not msg or msg[0].get("m") != READY:
             self.stop()
             raise RuntimeError(f"the trusted test runner did not start (see {self.log})")
 

@@ -11,10 +11,8 @@ value or another student's anything, and nothing it sends is a verdict: its answ
 values that the trusted test runner checks.
 
 Control messages (host -> zygote, one JSON line each on the control socket; the student's socket rides along
-with ``start`` as SCM_RIGHTS): ``start`` {limits, files} -> ``started`` {pid}; ``interrupt``
-(SIGINT to the child: a cell over its time); ``reap`` (SIGKILL the child, wait, empty /tmp and /dev/shm) ->
-``reaped`` {status, left}; anything left (or the zygote's own settings changed) and the zygote
-ends (``dirty`` instead of ``started``): the host starts a new sandbox.
+with ``start`` as SCM_RIGHTS) are registered in ``messages.CONTROL``; a dirty sandbox ends (``dirty``, or
+``reaped`` with what is left): the host starts a new one.
 
 ``python student_runner.py --formula`` is the torch-free variant (no site-packages, started with
 ``python -I -S``): it executes only the source of one formula function, sent by the trusted side,
@@ -35,6 +33,8 @@ if HERE not in sys.path:
 import limits as _limits  # noqa: E402
 import scratch  # noqa: E402
 import wire  # noqa: E402
+from messages import BYE, FORMULA, GET, INTERRUPT, OP, REAP, RUN, START  # noqa: E402
+from rules import LIMIT, LIMITS  # noqa: E402
 
 PRELOAD = (
     "numpy",
@@ -59,8 +59,8 @@ PRELOAD = (
     "tqdm.auto",
     "torchinfo",
 )
-MAX_OUTPUT = 256 * 1024  # characters of text output kept per cell
-MAX_IMAGE = 512 * 1024  # bytes of one PNG kept
+MAX_OUTPUT = LIMIT["stream_kchars"] * 1024  # characters of text output kept per cell
+MAX_IMAGE = LIMIT["image_kb"] * 1024  # bytes of one PNG kept
 
 
 # --------------------------------------------------------------------------------------- zygote
@@ -112,7 +112,7 @@ def zygote() -> None:
                 pending_fds = fds
         line, buf = buf.split(b"\n", 1)
         msg = json.loads(line)
-        if msg["m"] == "start" and pending_fds:
+        if msg["m"] == START and pending_fds:
             sock_fd = pending_fds.pop(0)
             for fd in pending_fds:
                 os.close(fd)
@@ -130,9 +130,9 @@ def zygote() -> None:
             os.close(sock_fd)
             child = pid
             ctl.sendall(json.dumps({"m": "started", "pid": pid}).encode() + b"\n")
-        elif msg["m"] == "interrupt" and child:
+        elif msg["m"] == INTERRUPT and child:
             os.kill(child, signal.SIGINT)
-        elif msg["m"] == "reap":
+        elif msg["m"] == REAP:
             status = None
             if child:
                 try:
@@ -217,8 +217,8 @@ def serve(sock: socket.socket, start: dict) -> None:
     os.chdir(work)
     os.environ.update(HOME=work, MPLCONFIGDIR=os.path.join(work, ".mpl"))
     _receive_files(sock, work)
-    lim = start.get("limits", {})
-    note = _limits.confine(lim.get("memory_mb", 2048), int(lim.get("notebook", 600)) + 10, lim.get("file_mb", 64))
+    lim = dict(LIMITS, **start.get("limits", {}))
+    note = _limits.confine(lim["memory_mb"], int(lim["notebook"]) + LIMIT["cpu_extra_s"], lim["file_mb"])
     null = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(null, fd)
@@ -247,24 +247,24 @@ def serve(sock: socket.socket, start: dict) -> None:
         except (EOFError, OSError):
             return
         m = msg["m"]
-        if m == "bye":
+        if m == BYE:
             return
         sys.stdout, sys.stderr = out, err
         try:
-            if m == "run":
+            if m == RUN:
                 k, src = int(msg["k"]), str(msg["src"])
                 name = f"<cell {k}>"
                 linecache.cache[name] = (len(src), None, src.splitlines(True), name)
                 outputs, error = _run_cell(src, name, ns, out, err)
                 wire.send(sock, {"m": "ran", "k": k, "outputs": outputs, "error": error})
                 continue
-            if m == "get":
+            if m == GET:
                 name = str(msg["name"])
                 if name not in ns:
                     raise NameError(f"name {name!r} is not defined in the notebook")
                 reply(ns[name])
                 continue
-            if m == "op":
+            if m == OP:
                 args = wire.decode(msg.get("args", ["l", []]), blobs, handle=lambda i, _: objs[i], allow_pickle=True)
                 kwargs = wire.decode(
                     msg.get("kwargs", ["d", []]), blobs, handle=lambda i, _: objs[i], allow_pickle=True
@@ -313,12 +313,12 @@ def _run_cell(src: str, name: str, ns: dict, out, err) -> tuple[list, str | None
                         "output_type": "execute_result",
                         "execution_count": None,
                         "metadata": {},
-                        "data": {"text/plain": _short_repr(value, 4000)},
+                        "data": {"text/plain": _short_repr(value, LIMIT["result_chars"])},
                     }
                 ]
     except BaseException as e:  # noqa: BLE001
         tb = traceback.format_exception(type(e), e, e.__traceback__)
-        tb = [line for line in tb if "student_runner.py" not in line][-12:]
+        tb = [line for line in tb if "student_runner.py" not in line][-LIMIT["traceback_lines"] :]
         error = {"output_type": "error", "ename": type(e).__name__, "evalue": _short(e), "traceback": tb}
     outputs = out.take() + err.take() + _figures() + result
     if error:
@@ -336,7 +336,7 @@ def _figures() -> list[dict]:
         import base64
         import io
 
-        for num in plt.get_fignums()[:5]:
+        for num in plt.get_fignums()[: LIMIT["figures"]]:
             buf = io.BytesIO()
             plt.figure(num).savefig(buf, format="png", dpi=60)
             data = buf.getvalue()
@@ -370,11 +370,11 @@ def _op(op: str, target, args, kwargs, name):
     if op == "call_here":  # a library function (ResNet) given the student's objects
         return args[0](*args[1:], **kwargs)
     if op == "repr":
-        return _short_repr(target, 2000)
+        return _short_repr(target, LIMIT["repr_chars"])
     raise ValueError(f"unknown operation {op!r}")
 
 
-def _take(it, n: int = 100_000):
+def _take(it, n: int = LIMIT["iter_items"]):
     for i, x in enumerate(it):
         if i >= n:
             raise ValueError(f"more than {n} items")
@@ -393,12 +393,12 @@ def _plain(x):
 
 def _type_name(x) -> str:
     t = type(x)
-    return f"{getattr(t, '__module__', '?')}.{getattr(t, '__qualname__', '?')}"[:200]
+    return f"{getattr(t, '__module__', '?')}.{getattr(t, '__qualname__', '?')}"[: LIMIT["type_chars"]]
 
 
 def _short(e: BaseException) -> str:
     try:
-        return str(e)[:2000]
+        return str(e)[: LIMIT["message_chars"]]
     except Exception:
         return "(unprintable message)"
 
@@ -415,7 +415,7 @@ def formula() -> None:
     """The torch-free process: define formula functions from their source (``formula``), answer
     calls to them (``call`` with the function's id)."""
     sock = socket.socket(fileno=_fd())
-    _limits.confine(256, 120, 1)
+    _limits.confine(LIMIT["formula_memory_mb"], LIMIT["formula_cpu_s"], LIMIT["formula_file_mb"])
     functions: list = []
     while True:
         try:
@@ -423,7 +423,7 @@ def formula() -> None:
         except (EOFError, OSError):
             return
         try:
-            if msg["m"] == "formula":
+            if msg["m"] == FORMULA:
                 ns: dict = {"__name__": "__formula__"}
                 exec(compile(str(msg["src"]), "<formula>", "exec"), ns)
                 functions.append(ns[str(msg["name"])])

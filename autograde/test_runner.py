@@ -33,6 +33,8 @@ import traceback
 
 from autograde import counting, reach, wire
 from autograde.counting import BadAnswer
+from autograde.messages import ANSWER, BEGIN, END, ERROR, VALUE
+from autograde.rules import LIMIT
 from course_utils.nbcells import in_hidden
 
 _BUILTIN_ERRORS = {
@@ -102,21 +104,22 @@ class Conn:
     def ask(self, header: dict, blobs: list[bytes] = ()):
         wire.send(self.wfd, dict(header, m="ask"), blobs)
         answer, ablobs = wire.recv(self.rfd)
-        if answer.get("m") != "answer":
+        if answer.get("m") != ANSWER:
             raise wire.WireError("expected an answer")
         return answer.get("r") or {}, ablobs
 
     def result(self, r: dict, blobs: list[bytes], path):
         kind = r.get("m")
-        if kind == "value":
+        if kind == VALUE:
             if "v" not in r:
                 raise BadAnswer("the notebook's process sent a value without the value")
             return wire.decode(r.get("v"), blobs, handle=lambda i, t: Remote(self, i, t, path))
-        if kind == "error":
-            ename, evalue = str(r.get("ename", "Exception"))[:100], str(r.get("evalue", ""))[:2000]
+        if kind == ERROR:
+            ename = str(r.get("ename", "Exception"))[: LIMIT["ename_chars"]]
+            evalue = str(r.get("evalue", ""))[: LIMIT["message_chars"]]
             exc = _BUILTIN_ERRORS.get(ename)
             raise exc(evalue) if exc else StudentError(f"{ename}: {evalue}")
-        raise StudentGone(str(r.get("why", "the notebook's process stopped"))[:500])
+        raise StudentGone(str(r.get("why", "the notebook's process stopped"))[: LIMIT["why_chars"]])
 
     def op(self, op: str, target: Remote | None, args=(), kwargs=None, name=None, path=None):
         enc = wire.Encoder(allow_pickle=True, handle_id=lambda x: x._hid if type(x) is Remote else None)
@@ -191,7 +194,7 @@ def run_student(begin: dict, conn: Conn) -> None:
             return fn
         src = reach.formula_source(fn._path[0], cells, state["k"])
         r, blobs = conn.ask({"kind": "formula", "name": fn._path[0], "src": src})
-        if r.get("m") == "value" and isinstance(r.get("id"), int):
+        if r.get("m") == VALUE and isinstance(r.get("id"), int):
             return Formula(conn, r["id"], fn._path[0])
         conn.result(r, blobs, None)
         raise StudentGone("the formula process did not start")
@@ -224,7 +227,7 @@ def run_student(begin: dict, conn: Conn) -> None:
     prelude = set(ns)
     while True:
         msg, _ = wire.recv(conn.rfd)
-        if msg["m"] == "end":
+        if msg["m"] == END:
             return
         state["k"] = int(msg["k"])
         verdict = run_test(msg, ns, prelude, conn)
@@ -274,7 +277,7 @@ def run_test(msg: dict, ns: dict, prelude: set[str], conn: Conn) -> dict:
         hidden = line is not None and in_hidden(src, line)
         text = str(e).strip()
         message = f"{type(e).__name__}: {text}" if text else type(e).__name__
-        return {"passed": False, "message": message[:2000], "hidden": hidden}
+        return {"passed": False, "message": message[: LIMIT["message_chars"]], "hidden": hidden}
 
 
 # ------------------------------------------------------------------------------------ the zygote
@@ -346,7 +349,7 @@ def main() -> None:
             msg, _ = wire.recv(rfd)
         except EOFError:
             return
-        if msg["m"] != "begin":
+        if msg["m"] != BEGIN:
             continue
         pid = os.fork()
         if pid == 0:

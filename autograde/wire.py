@@ -38,15 +38,20 @@ import struct
 
 try:
     from autograde import messages
+    from autograde.rules import LIMIT
 except ImportError:  # in the sandbox, beside student_runner.py (sandbox.RUNNER_FILES)
     import messages  # type: ignore[no-redef]
+    from rules import LIMIT  # type: ignore[no-redef]
 
-MAX_FRAME = 512 * 1024 * 1024  # one message, blobs included
-MAX_HEADER = 16 * 1024 * 1024  # its JSON part
-MAX_DEPTH = 40  # nesting of lists, tuples and dicts
-MAX_ITEMS = 1_000_000  # elements of all containers of one value
-MAX_NUMEL = 64 * 1024 * 1024  # elements of one tensor
-MAX_INT_BITS = 4096  # ints crossing the wire
+# the limits (autograde/rules.py)
+MAX_FRAME = LIMIT["frame_mb"] << 20  # one message, blobs included
+MAX_HEADER = LIMIT["header_mb"] << 20  # its JSON part
+MAX_DEPTH = LIMIT["depth"]  # nesting of lists, tuples and dicts
+MAX_ITEMS = LIMIT["items"]  # elements of all containers of one value
+MAX_NUMEL = LIMIT["numel_m"] << 20  # elements of one tensor
+MAX_INT_BITS = LIMIT["int_bits"]  # ints crossing the wire
+MAX_DIMS = LIMIT["tensor_dims"]  # dimensions of one tensor
+MAX_FLOAT_INT_BITS = LIMIT["float_int_bits"]  # an int read as a float
 
 
 class WireError(ValueError):
@@ -331,7 +336,7 @@ def decode(data, blobs: list[bytes], handle=None, allow_pickle: bool = False):
 
 
 def _to_float(v) -> float:
-    if type(v) in (int, float) and not (type(v) is int and v.bit_length() > 1100):
+    if type(v) in (int, float) and not (type(v) is int and v.bit_length() > MAX_FLOAT_INT_BITS):
         return float(v)
     if v in ("nan", "inf", "-inf"):
         return float(v)
@@ -351,7 +356,7 @@ def _tensor(blobs, i, dtype, shape, requires_grad):
         dtype not in _DTYPES
         or type(shape) is not list
         or not all(type(s) is int and 0 <= s for s in shape)
-        or len(shape) > 16
+        or len(shape) > MAX_DIMS
         or type(requires_grad) is not bool
     ):
         raise WireError("bad tensor header")

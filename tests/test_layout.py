@@ -23,7 +23,7 @@ PACKAGES = ("course_utils", "autograde")  # the import graph: every module of th
 # here may not grow, and leaves the list once it is under the limit.
 OVER_LIMIT = {
     "autograde/grade.py": 418,
-    "autograde/sandbox.py": 442,
+    "autograde/sandbox.py": 438,
     "autograde/student_runner.py": 448,
     "course_utils/scratchflow.py": 408,
     "tests/test_browser.py": 503,
