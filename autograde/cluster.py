@@ -38,10 +38,11 @@ from autograde.collect import Submission
 from autograde.grade import CanaryFailed, ClusterUnavailable, Worker, canary, trusted_environment
 from autograde.job import REPO, Assignment
 from autograde.report import Result
+from autograde.rules import LIMIT
 from autograde.sandbox import SandboxUnavailable, choose_backend
 
-PER_THREAD = 2  # students in flight per worker thread
-WORKER_WAIT = 60  # seconds to wait for a first worker to join
+PER_THREAD = LIMIT["per_thread"]  # students in flight per worker thread
+WORKER_WAIT = LIMIT["worker_wait_s"]  # seconds to wait for a first worker to join
 LOG = Path(tempfile.gettempdir()) / "course-grade-sandbox.log"  # on each worker's machine
 FATAL = (CanaryFailed, ClusterUnavailable)  # stop the batch
 

@@ -20,7 +20,9 @@ import os
 import sys
 from pathlib import Path
 
-DAYS = 30  # certificates expire: make new ones for each term
+from autograde.rules import LIMIT
+
+DAYS = LIMIT["cert_days"]  # certificates expire: make new ones for each term
 
 
 def _name(common: str):

@@ -36,9 +36,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograde.roster import NOT_LMS, Roster, Who, shown, student_for
-from autograde.rules import LIMITS, STUDENT_ID
+from autograde.rules import LIMIT, LIMITS, STUDENT_ID
 
-MAX_ZIP_ENTRIES = 10_000
+MAX_ZIP_ENTRIES = LIMIT["zip_entries"]
 
 
 @dataclass
@@ -91,8 +91,8 @@ def _safe_rel(rel: str) -> bool:
 class _Files:
     """Streams a submission's other files into a folder, stopping at the size cap."""
 
-    def __init__(self, sub: Submission, cap: int):
-        self.sub, self.left, self.cut = sub, cap, False
+    def __init__(self, sub: Submission, cap_mb: int):
+        self.sub, self.left, self.cut, self.cap_mb = sub, int(cap_mb * 2**20), False, cap_mb
 
     def add(self, rel: str, stream) -> None:
         if self.cut or not _safe_rel(rel):
@@ -111,9 +111,7 @@ class _Files:
                     f.close()
                     dest.unlink()
                     self.cut = True
-                    self.sub.notes.append(
-                        f"other files over {LIMITS['extra_files_mb']} MB: {rel} and later ones left out"
-                    )
+                    self.sub.notes.append(f"other files over {self.cap_mb} MB: {rel} and later ones left out")
                     return
                 f.write(chunk)
 
@@ -123,20 +121,20 @@ def _read_capped(stream, cap: int) -> bytes | None:
     return None if len(data) > cap else data
 
 
-def _from_file(p: Path, root: Path, student: str, nb_name: str) -> Submission:
+def _from_file(p: Path, root: Path, student: str, nb_name: str, caps: dict) -> Submission:
     origin = str(p.relative_to(root))
-    cap = LIMITS["notebook_mb"] << 20
+    cap = int(caps["notebook_mb"] * 2**20)
     sub = Submission(student, origin, mtime=p.stat().st_mtime)
     with open(p, "rb") as f:
         data = _read_capped(f, cap)
     if data is None:
-        sub.problem = f"{origin}: notebook over {LIMITS['notebook_mb']} MB"
+        sub.problem = f"{origin}: notebook over {caps['notebook_mb']} MB"
         return sub
     sub.nb, sub.problem = load_notebook(data, origin)
     return sub
 
 
-def _from_zip(p: Path, student: str, nb_name: str) -> Submission:
+def _from_zip(p: Path, student: str, nb_name: str, caps: dict) -> Submission:
     sub = Submission(student, p.name, mtime=p.stat().st_mtime)
     with zipfile.ZipFile(p) as z:
         infos = z.infolist()
@@ -156,16 +154,16 @@ def _from_zip(p: Path, student: str, nb_name: str) -> Submission:
             sub.problem = f"{p.name} holds no notebook"
             return sub
         with z.open(pick[0]) as f:
-            data = _read_capped(f, LIMITS["notebook_mb"] << 20)
+            data = _read_capped(f, int(caps["notebook_mb"] * 2**20))
         if data is None:
-            sub.problem = f"{p.name}: notebook over {LIMITS['notebook_mb']} MB"
+            sub.problem = f"{p.name}: notebook over {caps['notebook_mb']} MB"
             return sub
         sub.origin = f"{p.name}:{pick[0]}"
         sub.nb, sub.problem = load_notebook(data, sub.origin)
         if len(names) > 1:
             sub.notes.append(f"{len(names)} notebooks in the zip; graded {pick[0]}")
         base = str(Path(pick[0]).parent)
-        files = _Files(sub, LIMITS["extra_files_mb"] << 20)
+        files = _Files(sub, caps["extra_files_mb"])
         for i in infos:
             if i.is_dir() or not (base == "." or i.filename.startswith(base + "/")):
                 continue
@@ -176,7 +174,7 @@ def _from_zip(p: Path, student: str, nb_name: str) -> Submission:
     return sub
 
 
-def _from_folder(p: Path, root: Path, assignment: str, nb_name: str) -> Submission:
+def _from_folder(p: Path, root: Path, assignment: str, nb_name: str, caps: dict) -> Submission:
     inner = p / assignment
     nbs = sorted(inner.glob("*.ipynb")) if inner.is_dir() else sorted(p.glob("*.ipynb"))
     if not nbs:
@@ -187,8 +185,8 @@ def _from_folder(p: Path, root: Path, assignment: str, nb_name: str) -> Submissi
             problem=f"{p.name}/ holds no notebook for {assignment}" + (f" ({', '.join(others[:3])})" if others else ""),
         )
     q = ([q for q in nbs if q.name == nb_name] or nbs)[0]
-    sub = _from_file(q, root, p.name, nb_name)
-    files = _Files(sub, LIMITS["extra_files_mb"] << 20)
+    sub = _from_file(q, root, p.name, nb_name, caps)
+    files = _Files(sub, caps["extra_files_mb"])
     for f in sorted(q.parent.rglob("*")):
         if f.is_file() and not f.is_symlink():
             with open(f, "rb") as stream:
@@ -198,15 +196,15 @@ def _from_folder(p: Path, root: Path, assignment: str, nb_name: str) -> Submissi
     return sub
 
 
-def _read_entry(p: Path, folder: Path, who: Who, assignment: str, nb_name: str) -> Submission:
+def _read_entry(p: Path, folder: Path, who: Who, assignment: str, nb_name: str, caps: dict) -> Submission:
     """The submission in one top-level entry; a file we cannot read fails alone, with its reason."""
     try:
         if p.is_dir():
-            return _from_folder(p, folder, assignment, nb_name)
+            return _from_folder(p, folder, assignment, nb_name, caps)
         if p.suffix == ".ipynb":
-            return _from_file(p, folder, who.student, nb_name)
+            return _from_file(p, folder, who.student, nb_name, caps)
         if p.suffix == ".zip":
-            return _from_zip(p, who.student, nb_name)
+            return _from_zip(p, who.student, nb_name, caps)
         return Submission(who.student, p.name, problem=f"{shown(p.name)} is not a notebook (.ipynb or .zip)")
     except Exception as e:  # noqa: BLE001 -- a file we cannot read fails alone
         why = (
@@ -265,13 +263,16 @@ def _entries(folder: Path, roster: Roster | None) -> list[tuple[Path, Who]]:
     return out
 
 
-def collect(folder: Path, assignment: str, nb_name: str, roster: Roster | None = None) -> list[Submission]:
-    """Submissions found in ``folder``, one per student (see the module docstring).
+def collect(
+    folder: Path, assignment: str, nb_name: str, roster: Roster | None = None, limits: dict | None = None
+) -> list[Submission]:
+    """Submissions found in ``folder``, one per student (see the module docstring); ``limits``:
+    ``notebook_mb`` and ``extra_files_mb`` other than ``rules.LIMITS``'s.
 
     Example:
         >>> # collect(Path("downloads"), "01_hw0_warmup", "01_hw0_warmup.ipynb", Roster.read(Path("roster.csv")))
     """
-    folder = Path(folder)
+    folder, caps = Path(folder), dict(LIMITS, **(limits or {}))
     found: dict[str, list[tuple[Submission, str]]] = {}
     names: dict[str, set[str]] = {}  # a name in the LMS download -> the students it was mapped to
     unclear: dict[str, list[str]] = {}  # a student -> unclear entries that may be theirs
@@ -280,7 +281,7 @@ def collect(folder: Path, assignment: str, nb_name: str, roster: Roster | None =
             names.setdefault(who.name.lower(), set()).add(who.student)
         for sid in who.maybe:
             unclear.setdefault(sid, []).append(shown(p.name))
-        sub = _read_entry(p, folder, who, assignment, nb_name)
+        sub = _read_entry(p, folder, who, assignment, nb_name, caps)
         sub.student, sub.path = who.student, p
         sub.notes = who.notes + sub.notes
         sub.problem = who.problem or sub.problem

@@ -203,7 +203,7 @@ def grade(
         tenv = trusted_environment(a, data, synthetic_heldout) if client is None else None
         people = Roster.read(Path(roster)) if roster else None
         late = Late(parse_time(deadline) if deadline else None, LatePolicy.parse(late_policy), people)
-        subs = _only(collect(Path(submissions), a.name, a.notebook, people), students, say)
+        subs = _only(collect(Path(submissions), a.name, a.notebook, people, lim), students, say)
         record = lambda s, res: _record(s, res, a, out, db_url, submissions, say, late)  # noqa: E731
         if client is not None:
             spec = cluster.Spec(a, sandbox, lim, str(data) if data else None, synthetic_heldout, run_canary)

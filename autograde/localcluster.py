@@ -22,6 +22,7 @@ from pathlib import Path
 from autograde.clustercerts import make_certs
 from autograde.grade import ClusterUnavailable
 from autograde.job import REPO
+from autograde.rules import LIMIT
 
 WORKER_ARGS = ("--nworkers", "1", "--nthreads", "1", "--no-nanny", "--host", "127.0.0.1")
 # Without a dashboard, Dask still serves HTTP pages (worker logs, task counts, metrics) to anyone, on
@@ -33,7 +34,7 @@ NO_ROUTES = {f"DASK_DISTRIBUTED__{who}__HTTP__ROUTES": "[]" for who in ("SCHEDUL
 class LocalProcesses:
     """A scheduler and ``n`` single-threaded worker processes (``w0``, ``w1``, ...); logs in ``folder``."""
 
-    def __init__(self, n: int, folder: Path, timeout: float = 120):
+    def __init__(self, n: int, folder: Path, timeout: float = LIMIT["local_cluster_s"]):
         from distributed import Client
         from distributed.security import Security
 

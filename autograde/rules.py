@@ -141,6 +141,15 @@ TABLE: dict[str, Limit] = {
     "float_int_bits": Limit(1100, "bits", "wire", "an int read where a float is expected"),
     # -- the trusted runner's reading of source
     "reached": Limit(400, "functions", "reach", "functions a graded function may reach (source checks)"),
+    # -- reading submissions, the similarity report, the cluster
+    "zip_entries": Limit(10_000, "files", "collect", "files in a submitted zip (more: the submission is refused)"),
+    "similarity_chars": Limit(
+        400_000, "characters", "similarity", "a submission's own cells compared (the rest left out)"
+    ),
+    "per_thread": Limit(2, "students", "cluster", "students in flight per Dask worker thread"),
+    "worker_wait_s": Limit(60, "s", "cluster", "waiting for a first Dask worker to join"),
+    "local_cluster_s": Limit(120, "s", "localcluster", "the local Dask cluster (tests, benchmark) starting"),
+    "cert_days": Limit(30, "days", "clustercerts", "the course's Dask certificates' validity (`--days`)"),
 }
 
 # What each name stands for, ``LIMIT["cell"] == 60``; a misspelt name fails where it is read.

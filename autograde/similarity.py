@@ -38,6 +38,7 @@ except ImportError as e:  # pragma: no cover -- the environment is pinned; say w
 
 from autograde.collect import collect
 from autograde.roster import Roster
+from autograde.rules import LIMIT
 
 REPO = Path(__file__).resolve().parent.parent
 # Fingerprint length: twice copydetect's noise threshold, 50 characters of filtered code (about two lines) or
@@ -45,7 +46,7 @@ REPO = Path(__file__).resolve().parent.parent
 # same (a winnowing window of 1): every fingerprint is kept, and the report is the same on every run.
 K = 2 * _cd_defaults.NOISE_THRESHOLD
 WINDOW = 1
-MAX_CHARS = 400_000  # of one submission's own cells: the rest is left out, with a note
+MAX_CHARS = LIMIT["similarity_chars"]  # of one submission's own cells: the rest is left out, with a note
 
 
 @dataclass

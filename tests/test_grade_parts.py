@@ -300,6 +300,31 @@ def test_regrading_one_student_keeps_the_others_and_manual_grades(tmp_path):
         assert gb.find_submission(a, "bo").score == 2
 
 
+def test_make_grades_size_options_reach_the_reading_of_submissions(tmp_path):
+    """--notebook-mb and --extra-files-mb: the same submissions, read with the defaults and with smaller caps."""
+    from autograde.collect import collect
+
+    nb = json.dumps(load("01_hw0_warmup")[1]).encode()
+    (tmp_path / "ann").mkdir()
+    (tmp_path / "ann" / "01_hw0_warmup.ipynb").write_bytes(nb)
+    (tmp_path / "ann" / "weights.pt").write_bytes(b"\0" * (2 << 20))
+    (tmp_path / "bo.ipynb").write_bytes(nb)
+    cases = {"defaults": None, "small": {"extra_files_mb": 1, "notebook_mb": len(nb) / 2**21}}
+    read = {
+        case: {s.student: s for s in collect(tmp_path, "01_hw0_warmup", "01_hw0_warmup.ipynb", limits=lim)}
+        for case, lim in cases.items()
+    }
+    try:
+        assert (read["defaults"]["ann"].files / "weights.pt").stat().st_size == 2 << 20
+        assert read["defaults"]["bo"].problem is None and read["defaults"]["bo"].nb is not None
+        assert any("other files over 1 MB: weights.pt" in n for n in read["small"]["ann"].notes)
+        assert "notebook over" in read["small"]["bo"].problem and read["small"]["bo"].nb is None
+    finally:
+        for subs in read.values():
+            for s in subs.values():
+                s.discard()
+
+
 def test_hw3_without_real_data_is_refused(tmp_path, monkeypatch):
     """HW3 is graded on the real test set: with none on the machine make grade says what to provide."""
     monkeypatch.delenv("COURSE_QUICK", raising=False)
