@@ -71,7 +71,7 @@ from typing import NamedTuple
 class Limit(NamedTuple):
     value: int | float
     unit: str
-    where: str  # the module that enforces it
+    where: str  # the module that reads it (and enforces it, or hands it to what does)
     meaning: str
     option: bool = False  # a ``make grade`` option (``--name``, the default here)
 
@@ -81,13 +81,13 @@ TABLE: dict[str, Limit] = {
     # -- make grade's options
     "cell": Limit(60, "s", "host", "wall time of one student cell, or of one test's calls", True),
     "notebook": Limit(600, "s", "host", "wall time of the whole notebook", True),
-    "memory_mb": Limit(2048, "MB", "limits", "address space a student's process may add to the zygote's", True),
+    "memory_mb": Limit(2048, "MB", "student_runner", "address space a student's process may add to the zygote's", True),
     "trusted_memory_mb": Limit(
         2048, "MB", "test_runner", "address space the trusted runner may add to what it holds once warm", True
     ),
     "tmp_mb": Limit(256, "MB", "sandbox", "the sandbox's private /tmp (tmpfs: counts as memory)", True),
     "shm_mb": Limit(16, "MB", "sandbox", "the sandbox's /dev/shm (tmpfs); the rest of the sandbox is read-only", True),
-    "file_mb": Limit(64, "MB", "limits", "largest file a student's process may write", True),
+    "file_mb": Limit(64, "MB", "student_runner", "largest file a student's process may write", True),
     "output_kb": Limit(512, "KB", "host", "text output kept per notebook (the rest is cut, with a note)", True),
     "message_mb": Limit(256, "MB", "host", "blobs of one message the host accepts from a student's process", True),
     "extra_files_mb": Limit(
@@ -167,7 +167,7 @@ STUDENT_ID = r"^[A-Za-z0-9][A-Za-z0-9._@+-]*$"
 
 def table() -> str:
     """The limits as a Markdown table (what docs/grading.md shows between its ``limits`` markers)."""
-    rows = ["| limit | default | unit | enforced by | meaning |", "| --- | --- | --- | --- | --- |"]
+    rows = ["| limit | default | unit | read in | meaning |", "| --- | --- | --- | --- | --- |"]
     for name, lim in TABLE.items():
         shown = f"`--{name.replace('_', '-')}`" if lim.option else f"`{name}`"
         rows.append(f"| {shown} | {lim.value:,} | {lim.unit} | `{lim.where}.py` | {lim.meaning} |")
