@@ -19,7 +19,8 @@ scores and comments TAs entered there are in what comes out:
   (the whole notebook, outputs, every cell's score, the TAs' comments, the late penalty), with
   nbgrader's ``ClearHiddenTests`` so no hidden test reaches a student, and ``inert.InertNotebook``
   first so that what the student wrote reaches the page only inert, then one zip per student for
-  the LMS's feedback upload (``feedback_zips/ASSIGNMENT/STUDENT_feedback.zip``).
+  the LMS's feedback upload (``feedback_zips/ASSIGNMENT/``: ``canvas_feedback.zip`` and
+  ``moodle_feedback.zip`` named as each LMS matches a page to its student, ``STUDENT_feedback.zip``).
 
 Example:
     >>> final_score(31.0, 3.0, 6.8)      # autograded 31 + manual 3 - 20% of 34 (two started days late)
@@ -152,7 +153,7 @@ def feedback(
     (``zips``) the zips for the LMS; return the zips."""
     import logging
 
-    from autograde.classreport import zip_feedback
+    from autograde.lmszip import zip_feedback
 
     final_grades(db_url, assignment, out)  # the penalties in the gradebook are those of today's scores
     api = _nbgrader_api(out, db_url)

@@ -141,6 +141,30 @@ def write_gradebook(db_url: str, a: Assignment, res: Result, deadline=None, poli
     return res.grade
 
 
+def write_student(s, res: Result, a: Assignment, out: Path, db_url: str, submissions: Path, late) -> None:
+    """Write one student's results (``collect.Submission`` ``s``, graded as ``res``; ``late``: a
+    ``late.Late``): the gradebook, the notebooks as handed in and as graded, the feedback page. Once a TA
+    gave a hand score or comment the page is nbgrader's (``export.feedback``), with them, never one without."""
+    import json
+
+    write_gradebook(db_url, a, res, late.due, late.policy, graded=s.nb is not None)
+    if s.nb is not None:
+        for d, nb in (("submitted", s.nb), ("autograded", autograded_notebook(s.nb, a, res))):
+            if d == "submitted" and (out / d).resolve() == Path(submissions).resolve():
+                continue  # grading nbgrader's own submitted/ folder in place
+            p = out / d / res.student / a.name
+            p.mkdir(parents=True, exist_ok=True)
+            (p / a.notebook).write_text(json.dumps(nb, indent=1))
+    if s.nb is not None and res.grade.by_hand:
+        from autograde.export import feedback
+
+        feedback(out, a.name, db_url, [res.student], zips=False)
+        return
+    fb = out / "feedback" / res.student / a.name
+    fb.mkdir(parents=True, exist_ok=True)
+    (fb / (Path(a.notebook).stem + ".html")).write_text(feedback_html(a, res))
+
+
 def autograded_notebook(nb: dict | None, a: Assignment, res: Result) -> dict:
     """The student's whole notebook as graded: their markdown (written answers) and code with the
     outputs it produced, the instructor's test cells in place with their results; all of it inert

@@ -71,7 +71,7 @@ def test_feedback_zips_are_named_the_way_canvas_and_moodle_match_them(tmp_path):
     import json
     import zipfile
 
-    from autograde.classreport import zip_feedback
+    from autograde.lmszip import zip_feedback
 
     origins = {
         "jsmith2": "smithjane_LATE_23456_78901_01_hw0_warmup.ipynb",

@@ -17,7 +17,6 @@ import pytest
 from autograde import export, report
 from autograde.collect import Submission
 from autograde.final import final_grades, save_policy
-from autograde.grade import _write_student
 from autograde.job import Assignment, GradedCell, Job
 from autograde.late import Late, LatePolicy
 from autograde.report import Result
@@ -97,7 +96,7 @@ def _write(course, s, res, due=DUE, policy="10%/day", extension=None):
     a, db, out = course
     save_policy(out, a.name, LatePolicy.parse(policy))
     res.extension = extension
-    _write_student(s, res, a, out, db, out / "downloads", Late(due, LatePolicy.parse(policy), None))
+    report.write_student(s, res, a, out, db, out / "downloads", Late(due, LatePolicy.parse(policy), None))
 
 
 def _hand_grade(db, student, score, comment=None):
