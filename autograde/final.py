@@ -64,6 +64,19 @@ def load_policy(out: Path | None, assignment: str) -> LatePolicy | None:
     return LatePolicy.parse(json.loads(p.read_text())["late_policy"])
 
 
+def keep_policy(out: Path, assignment: str, text: str | None) -> LatePolicy:
+    """The policy ``text`` (then kept for later grading), or without one the last kept, else none.
+
+    Example:
+        >>> # keep_policy(Path("autograde"), "hw", "10%/day").spec() == "10%/day"
+    """
+    if not text:
+        return load_policy(out, assignment) or LatePolicy()
+    policy = LatePolicy.parse(text)
+    save_policy(out, assignment, policy)
+    return policy
+
+
 def settle(sub, policy: LatePolicy | None, graded: bool = True) -> FinalGrade:
     """The final grade of one nbgrader ``SubmittedAssignment``; with a ``policy``, its late penalty is
     taken from the whole score (autograded + manual) and written into the gradebook's notebooks
