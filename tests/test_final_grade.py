@@ -210,3 +210,12 @@ def test_feedback_keeps_failed_messages_adds_hand_scores_and_a_regrade_keeps_the
         assert "expected 16, got 18" in text and "comment 0815" in text and "marker 4711" in text
         score = re.search(r"Score: ([\d.]+) / ([\d.]+)", text)
         assert score and (float(score[1]), float(score[2])) == (26.4, 38.0), score  # 33 - 20% of 33
+
+
+def test_a_regrade_without_a_late_policy_keeps_the_last_one(tmp_path):
+    from autograde.final import keep_policy
+
+    assert keep_policy(tmp_path, "hw", None).spec() == "none"  # never given: no penalty
+    assert keep_policy(tmp_path, "hw", "10%/day").spec() == "10%/day"
+    assert keep_policy(tmp_path, "hw", None).penalty(33.0, 30 * 3600) == pytest.approx(6.6)  # kept
+    assert keep_policy(tmp_path, "other", None).spec() == "none"
