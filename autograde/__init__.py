@@ -17,10 +17,12 @@ Grading (``make grade``), one module per step; the security rules and limits are
       clustercerts.py the cluster's CA and certificates (TLS; python -m autograde.clustercerts DIR)
       localcluster.py a scheduler and Dask workers on this machine over TLS (tests, benchmark)
       late.py         deadlines, extensions and the late policy
+      final.py        the final grade: autograded + hand - the penalty of that total (every output)
       host.py         one student: cells to the student's process, tests to the trusted runner
       sandbox.py      starting the two processes of a worker (bubblewrap, Podman)
       report.py       scores from verdicts, gradebook, autograded notebook, feedback, CSV
-      classreport.py  how the class did (PNG, Markdown), feedback zips for the LMS
+      classreport.py  how the class did (PNG, Markdown)
+      lmszip.py       feedback zips named for Canvas's and Moodle's feedback uploads
       inert.py        student content made inert for every page a TA or student opens
     test_runner.py    the trusted runner: instructor's test cells, stand-ins    (trusted, no student code)
       reach.py        what a graded function reaches in the notebook's text

@@ -2,9 +2,8 @@
 
 :func:`class_report` writes ``report_ASSIGNMENT.png`` (the score distribution and each test's pass
 rate) and ``report_ASSIGNMENT.md`` (the same as tables: which tests most students fail, which
-submissions failed to run and why). :func:`feedback_zips` writes one zip per student,
-``feedback_zips/ASSIGNMENT/STUDENT_feedback.zip``, holding that student's feedback page, named
-for an LMS's "upload feedback files" (one file per student, the id first).
+submissions failed to run and why). :func:`feedback_zips` records where each submission came from and
+writes the feedback zips (``lmszip.py``).
 
 Example (after ``make grade``):
     >>> # class_report(a, results, Path("autograde"))
@@ -12,12 +11,13 @@ Example (after ``make grade``):
 
 from __future__ import annotations
 
+import json
 import re
-import zipfile
 from collections import Counter
 from pathlib import Path
 
 from autograde.job import Assignment
+from autograde.lmszip import zip_feedback
 from autograde.report import Result
 from autograde.roster import shown
 
@@ -111,22 +111,10 @@ def class_report(a: Assignment, results: list[Result], out: Path) -> tuple[Path,
 
 
 def feedback_zips(a: Assignment, results: list[Result], out: Path) -> list[Path]:
-    """One zip per graded student with their feedback page (``STUDENT_feedback.zip``)."""
+    """Record where each graded student's submission came from (``origins_ASSIGNMENT.json``: the LMS
+    names the uploads need), then zip the feedback pages (:func:`zip_feedback`)."""
+    path = out / f"origins_{a.name}.json"
+    origins = json.loads(path.read_text()) if path.is_file() else {}
+    origins.update({r.student: r.origin for r in results})
+    path.write_text(json.dumps(origins, indent=1, sort_keys=True) + "\n")
     return zip_feedback(out, a.name, [r.student for r in results])
-
-
-def zip_feedback(out: Path, assignment: str, students: list[str]) -> list[Path]:
-    """Zip each student's ``feedback/STUDENT/ASSIGNMENT/*.html`` into ``feedback_zips/ASSIGNMENT/``."""
-    folder = out / "feedback_zips" / assignment
-    folder.mkdir(parents=True, exist_ok=True)
-    made = []
-    for student in students:
-        pages = sorted((out / "feedback" / student / assignment).glob("*.html"))
-        if not pages:
-            continue
-        z = folder / f"{student}_feedback.zip"
-        with zipfile.ZipFile(z, "w", zipfile.ZIP_DEFLATED) as f:
-            for page in pages:
-                f.write(page, f"{assignment}_{page.name}" if len(pages) > 1 else f"{assignment}_feedback.html")
-        made.append(z)
-    return made

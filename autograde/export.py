@@ -8,7 +8,8 @@ scores and comments TAs entered there are in what comes out:
 
 - **grades** (:func:`final_grades`, :func:`write_grades`): per student, autograded + manual points
   (nbgrader's submission score: a TA's manual score replaces a cell's autograded one) minus the late
-  penalty ``make grade`` recorded, never below 0. Formats: ``plain`` (every figure, for the course's
+  penalty taken from that total (``final.py``, the one computation every output reads; it writes the
+  penalty back into the gradebook), never below 0. Formats: ``plain`` (every figure, for the course's
   records), ``canvas`` (Canvas's gradebook import: ``Student,ID,SIS User ID,SIS Login ID,Section``,
   then one column per assignment; ``ID`` is the Canvas user id, the roster's ``lms_id``) and
   ``moodle`` (Moodle's grade import: map ``Email address`` to the user's email, the assignment
@@ -18,70 +19,26 @@ scores and comments TAs entered there are in what comes out:
   (the whole notebook, outputs, every cell's score, the TAs' comments, the late penalty), with
   nbgrader's ``ClearHiddenTests`` so no hidden test reaches a student, and ``inert.InertNotebook``
   first so that what the student wrote reaches the page only inert, then one zip per student for
-  the LMS's feedback upload (``feedback_zips/ASSIGNMENT/STUDENT_feedback.zip``).
+  the LMS's feedback upload (``feedback_zips/ASSIGNMENT/``: ``canvas_feedback.zip`` and
+  ``moodle_feedback.zip`` named as each LMS matches a page to its student, ``STUDENT_feedback.zip``).
 
 Example:
-    >>> final_score(31.0, 3.0, 2.0)      # autograded 31 + manual 3 - 2 points late
-    32.0
+    >>> final_score(31.0, 3.0, 6.8)      # autograded 31 + manual 3 - 20% of 34 (two started days late)
+    27.2
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
+from autograde.final import FinalGrade, final_grades, final_score  # noqa: F401 (the one computation)
 from autograde.roster import Person, Roster, shown
 from autograde.sheets import write_rows
 
 REPO = Path(__file__).resolve().parent.parent
 FORMATS = ("plain", "canvas", "moodle")
-
-
-@dataclass
-class FinalGrade:
-    student: str
-    score: float = 0.0  # nbgrader's submission score: autograded + manual
-    manual: float = 0.0  # the part of it entered by hand
-    penalty: float = 0.0  # late penalty, in points
-    max_score: float = 0.0
-    needs_manual_grade: bool = False
-    submitted: bool = True
-
-    @property
-    def final(self) -> float:
-        return final_score(self.score - self.manual, self.manual, self.penalty)
-
-
-def final_score(auto: float, manual: float, penalty: float) -> float:
-    """What the student gets: autograded + manual - late penalty, never below 0."""
-    return max(0.0, auto + manual - penalty)
-
-
-def final_grades(db_url: str, assignment: str) -> dict[str, FinalGrade]:
-    """{student: FinalGrade} of everyone with a submission of ``assignment`` in the gradebook."""
-    from nbgrader.api import Gradebook, MissingEntry
-
-    out = {}
-    with warnings.catch_warnings(), Gradebook(db_url) as gb:
-        warnings.simplefilter("ignore")  # nbgrader's own SQLAlchemy warnings
-        try:
-            a = gb.find_assignment(assignment)
-        except MissingEntry:
-            raise SystemExit(f"the gradebook {db_url} has no assignment {assignment}: run make grade first") from None
-        for sub in a.submissions:
-            manual = sum(g.manual_score for nb in sub.notebooks for g in nb.grades if g.manual_score is not None)
-            out[sub.student.id] = FinalGrade(
-                sub.student.id,
-                float(sub.score),
-                float(manual),
-                float(sub.late_submission_penalty or 0.0),
-                float(sub.max_score),
-                bool(sub.needs_manual_grade),
-            )
-    return out
 
 
 def _rows(fmt: str, assignment: str, grades: dict[str, FinalGrade], people: list[Person]) -> list[list[object]]:
@@ -92,7 +49,15 @@ def _rows(fmt: str, assignment: str, grades: dict[str, FinalGrade], people: list
         rows: list[list[object]] = [header + ["max_score", "status"]]
         for p in people:
             g = grades.get(p.id)
-            status = "no submission" if g is None else "needs manual grade" if g.needs_manual_grade else "graded"
+            status = (
+                "no submission"
+                if g is None
+                else "could not be graded"
+                if g.unreadable
+                else "needs manual grade"
+                if g.needs_manual_grade
+                else "graded"
+            )
             figures = [g.score - g.manual, g.manual, g.penalty, g.final, g.max_score] if g else [None] * 5
             rows.append([p.id, p.name, p.email, p.lms_id, assignment, *figures, status])
         return rows
@@ -131,16 +96,31 @@ def write_grades(
     said = []
     if fmt != "plain" and roster is None:
         said.append(f"no --roster: the {fmt} file has the course's ids only (the LMS needs its ids or emails)")
-    todo = sorted(shown(s) for s, g in grades.items() if g.needs_manual_grade)
-    if todo:
-        said.append(
-            f"{len(todo)} still need grading by hand in formgrader (their final grade lacks those "
-            f"points): {', '.join(todo[:20])}" + (" ..." if len(todo) > 20 else "")
-        )
+    said += pending(grades)
     missing = [shown(p.id) for p in people if p.id not in grades]
     if missing:
         said.append(f"{len(missing)} on the roster without a submission (left empty): {', '.join(missing[:20])}")
     write_rows(Path(path), _rows(fmt, assignment, grades, people))
+    return said
+
+
+def pending(grades: dict[str, FinalGrade]) -> list[str]:
+    """Warnings: the submissions formgrader shows that still wait for a hand grade, and those it does
+    not show because they could not be graded (they score 0 and need nothing by hand).
+
+    Example:
+        >>> pending({"ann": FinalGrade("ann", needs_manual_grade=True)})[0]
+        '1 still need grading by hand in formgrader (their final grade lacks those points): ann'
+    """
+    todo = sorted(shown(s) for s, g in grades.items() if g.needs_manual_grade and not g.unreadable)
+    bad = sorted(shown(s) for s, g in grades.items() if g.unreadable)
+    said = []
+    for names, what in (
+        (todo, "still need grading by hand in formgrader (their final grade lacks those points)"),
+        (bad, "could not be graded and are not in formgrader (0 points; why: grades_ASSIGNMENT.csv)"),
+    ):
+        if names:
+            said.append(f"{len(names)} {what}: {', '.join(names[:20])}" + (" ..." if len(names) > 20 else ""))
     return said
 
 
@@ -165,13 +145,17 @@ def _nbgrader_api(out: Path, db_url: str):
     return NbGraderAPI(CourseDirectory(config=cfg), config=cfg)
 
 
-def feedback(out: Path, assignment: str, db_url: str, students: list[str] | None = None) -> list[Path]:
+def feedback(
+    out: Path, assignment: str, db_url: str, students: list[str] | None = None, zips: bool = True
+) -> list[Path]:
     """Regenerate every student's feedback page from the gradebook (manual scores and comments
-    included) with nbgrader, then the zips for the LMS; return the zips."""
+    included, the late penalty retaken from that total: ``final.final_grades``) with nbgrader, then
+    (``zips``) the zips for the LMS; return the zips."""
     import logging
 
-    from autograde.classreport import zip_feedback
+    from autograde.lmszip import zip_feedback
 
+    final_grades(db_url, assignment, out)  # the penalties in the gradebook are those of today's scores
     api = _nbgrader_api(out, db_url)
     api.log.setLevel(logging.ERROR)
     done = []
@@ -180,7 +164,7 @@ def feedback(out: Path, assignment: str, db_url: str, students: list[str] | None
         if not r["success"]:
             raise RuntimeError(f"nbgrader could not make {student}'s feedback: {r.get('error', '')[-2000:]}")
         done.append(student)
-    return zip_feedback(out, assignment, done)
+    return zip_feedback(out, assignment, done) if zips else []
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -197,13 +181,15 @@ def main(argv: list[str] | None = None) -> int:
     db_url = args.db or "sqlite:///" + str((args.out / "gradebook.db").resolve())
     if args.what == "feedback":
         zips = feedback(args.out, args.assignment, db_url, args.students)
+        for line in pending(final_grades(db_url, args.assignment, args.out)):
+            print(f"warning: {line}", file=sys.stderr)
         print(
             f"Feedback with the hand-graded scores and comments: {args.out / 'feedback'}/STUDENT/{args.assignment}/"
             f"\n{len(zips)} zip(s) for the LMS: {args.out / 'feedback_zips' / args.assignment}/"
         )
         return 0
     roster = Roster.read(args.roster) if args.roster else None
-    grades = final_grades(db_url, args.assignment)
+    grades = final_grades(db_url, args.assignment, args.out)
     path = args.to or args.out / f"final_{args.assignment}_{args.format}.csv"
     for line in write_grades(path, args.assignment, grades, args.format, roster):
         print(f"warning: {line}", file=sys.stderr)

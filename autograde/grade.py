@@ -17,15 +17,14 @@ canary): if it does not earn every point, nothing is written and the log says wh
 
 Output (under --out, default ``autograde/``): ``submitted/STUDENT/ASSIGNMENT/`` (the notebooks as
 handed in), ``autograded/...`` (the whole notebook as graded, with outputs, for formgrader),
-``feedback/STUDENT/ASSIGNMENT/*.html`` (and one zip per student in ``feedback_zips/``),
-``grades_ASSIGNMENT.csv``, ``report_ASSIGNMENT.png``/``.md`` (how the class did), the gradebook
-(``gradebook.db`` or ``--db URL``) and ``grade-sandbox.log``.
+``feedback/STUDENT/ASSIGNMENT/*.html`` (and the zips for the LMS in ``feedback_zips/``),
+``grades_ASSIGNMENT.csv`` (with the final grade of ``final.py``), ``report_ASSIGNMENT.png``/``.md``
+(how the class did), the gradebook (``gradebook.db`` or ``--db URL``) and ``grade-sandbox.log``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import queue
 import sys
@@ -37,8 +36,9 @@ from pathlib import Path
 from autograde import host, report
 from autograde.classreport import class_report, feedback_zips
 from autograde.collect import Submission, collect
+from autograde.final import final_grades, keep_policy
 from autograde.job import REPO, Assignment, build_job, nbgrader_env, prepare  # noqa: F401 (nbgrader_env: tests)
-from autograde.late import Late, LatePolicy, parse_time
+from autograde.late import Late, parse_time
 from autograde.report import Result
 from autograde.roster import Roster, name_in_gradebook
 from autograde.rules import LIMITS
@@ -175,7 +175,7 @@ def grade(
     students: list[str] | None = None,
     roster: Path | None = None,
     deadline: str | None = None,
-    late_policy: str = "none",
+    late_policy: str | None = None,
     scheduler: str | None = None,
     security=None,
     trusted_network: bool = False,
@@ -184,7 +184,8 @@ def grade(
     other rows); return one :class:`Result` per student graded. ``scheduler``: grade on the workers
     of that Dask scheduler (``cluster.py``) instead of here: ``tls://`` with ``security`` (a Dask
     ``Security`` holding the course's client certificate; default: Dask's configuration), or plain
-    ``tcp://`` only with ``trusted_network``."""
+    ``tcp://`` only with ``trusted_network``. Without ``deadline`` or ``late_policy`` the last ones given
+    for this gradebook and ``out`` stand (a regrade keeps them)."""
     t0 = time.monotonic()
     if scheduler:
         from autograde import cluster
@@ -202,7 +203,7 @@ def grade(
         a = prepare(assignment, db_url, solutions)
         tenv = trusted_environment(a, data, synthetic_heldout) if client is None else None
         people = Roster.read(Path(roster)) if roster else None
-        late = Late(parse_time(deadline) if deadline else None, LatePolicy.parse(late_policy), people)
+        late = Late(parse_time(deadline) if deadline else None, keep_policy(out, a.name, late_policy), people)
         subs = _only(collect(Path(submissions), a.name, a.notebook, people, lim), students, say)
         record = lambda s, res: _record(s, res, a, out, db_url, submissions, say, late)  # noqa: E731
         if client is not None:
@@ -221,7 +222,7 @@ def grade(
             client.close()
     name_in_gradebook(db_url, people, [r.student for r in results])
     csv_path = out / f"grades_{assignment}.csv"
-    report.write_csv(csv_path, a, results, keep_others=bool(students))
+    report.write_csv(csv_path, a, results, keep_others=bool(students), finals=final_grades(db_url, a.name, out))
     _summary(results, a, time.monotonic() - t0, n_workers, say)
     try:
         feedback_zips(a, results, out)
@@ -295,7 +296,9 @@ def _record(
         for d in ("submitted", "autograded", "feedback"):
             (out / d).mkdir(exist_ok=True)
         late.apply(s, res)
-        _write_student(s, res, a, out, db_url, submissions, late.due)
+        res.unanswered = report.unanswered(s.nb, a, res.problem)
+        _write_student(s, res, a, out, db_url, submissions, late)
+        late.note(res)
     except Exception as exc:  # noqa: BLE001 -- a student's outputs fail alone
         res.problem = res.problem or f"could not write this student's results ({type(exc).__name__}: {exc})"
     s.discard()
@@ -306,20 +309,7 @@ def _record(
     )
 
 
-def _write_student(
-    s: Submission, res: Result, a: Assignment, out: Path, db_url: str, submissions: Path, deadline=None
-) -> None:
-    report.write_gradebook(db_url, a, res, deadline)
-    if s.nb is not None:
-        for d, nb in (("submitted", s.nb), ("autograded", report.autograded_notebook(s.nb, a, res))):
-            if d == "submitted" and (out / d).resolve() == Path(submissions).resolve():
-                continue  # grading nbgrader's own submitted/ folder in place
-            p = out / d / res.student / a.name
-            p.mkdir(parents=True, exist_ok=True)
-            (p / a.notebook).write_text(json.dumps(nb, indent=1))
-    fb = out / "feedback" / res.student / a.name
-    fb.mkdir(parents=True, exist_ok=True)
-    (fb / (Path(a.notebook).stem + ".html")).write_text(report.feedback_html(a, res))
+_write_student = report.write_student  # one student's outputs (benchmarks/grade_throughput.py times it)
 
 
 def _summary(results: list[Result], a: Assignment, took: float, n_workers: int, say) -> None:
@@ -363,7 +353,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--roster", type=Path, help="CSV id,name,email,lms_id[,extension_hours]: who is who")
     p.add_argument("--deadline", help="due date and time, ISO (2026-12-01T23:59; local time unless a zone is given)")
-    p.add_argument("--late-policy", default="none", help="none, zero, P%%/hour or P%%/day (default none)")
+    p.add_argument(
+        "--late-policy", help="none, zero, P%%/hour or P%%/day of autograded + hand points (default: as last)"
+    )
     p.add_argument("--data", type=Path, help="folder with the real CIFAR-10 test set (HW3)")
     p.add_argument("--scheduler", metavar="ADDRESS", help="grade on this Dask scheduler's workers (tls://HOST:8786)")
     p.add_argument("--tls-ca", metavar="PEM", help="--scheduler: the course's CA certificate (autograde.clustercerts)")

@@ -2,12 +2,13 @@
 
 A submission's time is the file's modification time (Canvas and Moodle downloads keep it; nbgrader's
 own folders carry a ``timestamp.txt``, read when present). It is late by
-``time - (deadline + the student's extension)``; the penalty, in points, is subtracted from the
-autograded score (never below 0) and recorded in nbgrader's gradebook
-(``late_submission_penalty``), so ``nbgrader export`` and formgrader show it too.
+``time - (deadline + the student's extension)``. The hand-in time, the deadline and the extension go
+into nbgrader's gradebook; the penalty, in points, is taken from the whole score, autograded + by
+hand, by ``final.settle`` (never below 0), and recorded there too (``late_submission_penalty``), so
+``nbgrader export`` and nbgrader's feedback show it.
 
 Policies (``--late-policy``): ``none``; ``zero`` (any lateness scores 0); ``P%/hour`` or
-``P%/day`` (P percent of the score per started hour or day).
+``P%/day`` (P percent of the score per *started* hour or day: 30 hours late is two days).
 
 Example:
     >>> policy = LatePolicy.parse("10%/day")
@@ -55,6 +56,12 @@ class LatePolicy:
         units = math.ceil(seconds_late / self.unit_seconds)
         return round(min(score, score * self.percent / 100 * units), 6)
 
+    def spec(self) -> str:
+        """The text :meth:`parse` reads back (``10%/day``)."""
+        if self.kind == "percent":
+            return f"{self.percent:g}%/{'hour' if self.unit_seconds == 3600 else 'day'}"
+        return self.kind
+
     def describe(self) -> str:
         if self.kind == "percent":
             return f"{self.percent:g}% per {'hour' if self.unit_seconds == 3600 else 'day'} late"
@@ -79,7 +86,9 @@ def submitted_at(origin: Path) -> datetime:
 
 
 class Late:
-    """The deadline, each student's extension and the policy: sets a result's lateness and penalty."""
+    """The deadline, each student's extension and the policy: sets a result's hand-in time and extension
+    (``res.extension``: the roster's, or None to keep the gradebook's). The lateness and the penalty come
+    from the gradebook (``final.settle``), so a later hand grade or a changed deadline counts."""
 
     def __init__(self, due, policy: LatePolicy, people: Roster | None):
         self.due, self.policy, self.people = due, policy, people
@@ -87,11 +96,10 @@ class Late:
     def apply(self, s: Submission, res: Result) -> None:
         if s.path is not None and s.path.exists():
             res.submitted = submitted_at(s.path)
-        if self.due is None or res.submitted is None:
-            return
         person = self.people.by_id.get(res.student) if self.people else None
-        extension = timedelta(hours=person.extension_hours) if person else timedelta()
-        res.late_seconds = (res.submitted - (self.due + extension)).total_seconds()
-        res.penalty = self.policy.penalty(res.total, res.late_seconds)
+        res.extension = timedelta(hours=person.extension_hours) if person else None
+
+    def note(self, res: Result) -> None:
+        """The note a late submission gets, once its penalty is known."""
         if res.late_seconds > 0:
             res.notes.append(f"{res.late_seconds / 3600:.1f} h late ({self.policy.describe()}): -{res.penalty:g}")

@@ -14,7 +14,7 @@ from autograde import inert
 from autograde.job import Assignment, Job
 from autograde.rules import LIMIT
 from autograde.sheets import number_or_text, text_cell, write_rows
-from course_utils.nbcells import cell_source, grade_id, nbgrader_meta, visible_part
+from course_utils.nbcells import cell_checksum, cell_source, grade_id, nbgrader_meta, visible_part
 
 
 @dataclass
@@ -30,16 +30,24 @@ class Result:
     job: Job | None = None
     outcome: object = None
     late_seconds: float = 0.0
-    penalty: float = 0.0  # late penalty, in points
+    penalty: float = 0.0  # late penalty, in points (final.settle: of autograded + manual)
     submitted: object = None  # when it was handed in (datetime)
+    extension: object = None  # the roster's extension (timedelta); None keeps the gradebook's
+    grade: object = None  # final.FinalGrade, from the gradebook once written
+    unanswered: dict[str, str] = field(default_factory=dict)  # written grade_id -> why it scores 0
 
     @property
     def total(self) -> float:
         return sum(self.scores.values())
 
     @property
+    def manual(self) -> float:
+        return self.grade.manual if self.grade is not None else 0.0
+
+    @property
     def final(self) -> float:
-        return max(0.0, self.total - self.penalty)
+        """The final grade (``final.FinalGrade.final``) once written, else autograded - penalty."""
+        return self.grade.final if self.grade is not None else max(0.0, self.total - self.penalty)
 
 
 def score(res: Result, a: Assignment) -> None:
@@ -70,10 +78,40 @@ def score(res: Result, a: Assignment) -> None:
         res.scores.setdefault(gid, 0.0)
 
 
-def write_gradebook(db_url: str, a: Assignment, res: Result, deadline=None) -> None:
+def unanswered(nb: dict | None, a: Assignment, problem: str | None = None) -> dict[str, str]:
+    """{grade_id: why it scores 0} of the written answers that need no hand grade: left exactly as
+    released (nbgrader's checksum of the cell, as nbgrader's own autograde judges "unchanged"), missing
+    from the notebook, or a notebook that could not be read.
+
+    Example:
+        >>> # unanswered(student_nb, a) == {"resnet_table_why": "No response: ..."}
+    """
+    written = [g for g in a.order if a.cells[g].kind == "written"]
+    if nb is None:
+        why = f"Your submission could not be graded ({problem}): 0 points." if problem else "Nothing was handed in."
+        return dict.fromkeys(written, why)
+    released = {grade_id(c): c for c in a.release_nb["cells"] if grade_id(c)}
+    cells = {grade_id(c): c for c in nb.get("cells", []) if isinstance(c, dict) and grade_id(c)}
+    out = {}
+    for gid in written:
+        c, rel = cells.get(gid), released.get(gid)
+        if c is None:
+            out[gid] = "No response: this answer's cell is not in the notebook (0 points)."
+        elif rel is not None and cell_checksum(dict(rel, source=cell_source(c))) == cell_checksum(rel):
+            out[gid] = "No response: the answer was left as released (0 points)."
+    return out
+
+
+def write_gradebook(db_url: str, a: Assignment, res: Result, deadline=None, policy=None, graded: bool = True):
+    """Write one student's autograded scores, hand-in time, deadline and extension into nbgrader's
+    gradebook (manual scores entered in formgrader stay), then the final grade (``final.settle``: the
+    late penalty of ``policy`` taken from autograded + manual); set and return ``res.grade``.
+    ``graded``: formgrader will show it (its autograded notebook is written)."""
     import warnings
 
     from nbgrader.api import Gradebook
+
+    from autograde.final import settle
 
     nb_id = Path(a.notebook).stem
     utc = lambda t: t.astimezone(UTC).replace(tzinfo=None) if t is not None else None  # noqa: E731
@@ -83,8 +121,8 @@ def write_gradebook(db_url: str, a: Assignment, res: Result, deadline=None) -> N
             gb.update_or_create_assignment(a.name, duedate=utc(deadline))
         gb.update_or_create_student(res.student)
         sub = gb.update_or_create_submission(a.name, res.student, timestamp=utc(res.submitted))
-        for nb in sub.notebooks:
-            nb.late_submission_penalty = res.penalty or None
+        if res.extension is not None:
+            sub.extension = res.extension or None
         for gid, cell in a.cells.items():
             if cell.kind not in ("test", "written"):
                 continue
@@ -92,10 +130,40 @@ def write_gradebook(db_url: str, a: Assignment, res: Result, deadline=None) -> N
             if cell.kind == "test":
                 g.auto_score = res.scores.get(gid, 0.0)
                 g.needs_manual_grade = g.manual_score is not None
-            else:
-                g.auto_score = None
-                g.needs_manual_grade = g.manual_score is None
+                continue
+            why = res.unanswered.get(gid)  # no answer: 0, as nbgrader scores an unchanged cell
+            g.auto_score = 0.0 if why else None
+            g.needs_manual_grade = g.manual_score is None and not why
+            gb.find_comment(gid, nb_id, a.name, res.student).auto_comment = why
         gb.db.commit()
+        res.grade = settle(sub, policy, graded)
+        res.penalty, res.late_seconds = res.grade.penalty, res.grade.seconds_late
+        gb.db.commit()
+    return res.grade
+
+
+def write_student(s, res: Result, a: Assignment, out: Path, db_url: str, submissions: Path, late) -> None:
+    """Write one student's results (``collect.Submission`` ``s``, graded as ``res``; ``late``: a
+    ``late.Late``): the gradebook, the notebooks as handed in and as graded, the feedback page. Once a TA
+    gave a hand score or comment the page is nbgrader's (``export.feedback``), with them, never one without."""
+    import json
+
+    write_gradebook(db_url, a, res, late.due, late.policy, graded=s.nb is not None)
+    if s.nb is not None:
+        for d, nb in (("submitted", s.nb), ("autograded", autograded_notebook(s.nb, a, res))):
+            if d == "submitted" and (out / d).resolve() == Path(submissions).resolve():
+                continue  # grading nbgrader's own submitted/ folder in place
+            p = out / d / res.student / a.name
+            p.mkdir(parents=True, exist_ok=True)
+            (p / a.notebook).write_text(json.dumps(nb, indent=1))
+    if s.nb is not None and res.grade.by_hand:
+        from autograde.export import feedback
+
+        feedback(out, a.name, db_url, [res.student], zips=False)
+        return
+    fb = out / "feedback" / res.student / a.name
+    fb.mkdir(parents=True, exist_ok=True)
+    (fb / (Path(a.notebook).stem + ".html")).write_text(feedback_html(a, res))
 
 
 def autograded_notebook(nb: dict | None, a: Assignment, res: Result) -> dict:
@@ -186,6 +254,7 @@ def feedback_html(a: Assignment, res: Result) -> str:
     """Feedback for the student: score per graded cell, visible test code and messages, no hidden tests."""
     e = inert.text
     rows = []
+    by_hand = sum(c.points for g, c in a.cells.items() if c.kind == "written" and g not in res.unanswered)
     for gid in a.order:
         c = a.cells[gid]
         if c.kind == "test":
@@ -195,6 +264,10 @@ def feedback_html(a: Assignment, res: Result) -> str:
                 f"<tr><td>{e(gid)}</td><td class='{cls}'>{s:g} / {c.points:g}</td>"
                 f"<td>{e(_feedback_message(res, gid, s == c.points))}</td></tr>"
             )
+        elif c.kind == "written" and gid in res.unanswered:
+            rows.append(
+                f"<tr><td>{e(gid)}</td><td class='bad'>0 / {c.points:g}</td><td>{e(res.unanswered[gid])}</td></tr>"
+            )
         elif c.kind == "written":
             rows.append(f"<tr><td>{e(gid)}</td><td>? / {c.points:g}</td><td>graded by hand</td></tr>")
     parts = [
@@ -203,11 +276,13 @@ def feedback_html(a: Assignment, res: Result) -> str:
         f"<style>{_CSS}</style></head><body>",
         f"<h1>{e(a.name)}: feedback for {e(res.student)}</h1>",
         f"<p><b>Autograded score: {res.total:g} / {a.auto_points:g}</b>"
-        + (f" (plus {a.manual_points:g} points graded by hand)" if a.manual_points else "")
+        + (f" (plus {by_hand:g} points graded by hand)" if by_hand else "")
         + "</p>"
         + (
-            f"<p class='bad'>Handed in {res.late_seconds / 3600:.1f} hours late: {res.penalty:g} points off "
-            f"(score after the penalty: {res.final:g})</p>"
+            f"<p class='bad'>Handed in {res.late_seconds / 3600:.1f} hours late: {res.penalty:g} points off, "
+            f"taken from the whole score (score after the penalty: {res.final:g}"
+            + ("; taken again from the whole score once the written answers are graded)" if by_hand else ")")
+            + "</p>"
             if res.late_seconds > 0
             else ""
         ),
@@ -248,20 +323,21 @@ def _feedback_message(res: Result, gid: str, ok: bool) -> str:
     return msg
 
 
-def write_csv(path: Path, a: Assignment, results: list[Result], keep_others: bool = False) -> None:
+def write_csv(
+    path: Path, a: Assignment, results: list[Result], keep_others: bool = False, finals: dict | None = None
+) -> None:
     """One row per student; ``keep_others`` (regrading some students) keeps the other rows of ``path``.
-    Every text cell is escaped against spreadsheet formulas, every figure stays a number (``sheets.py``).
+    ``finals`` ({student: final.FinalGrade}, from the gradebook) gives every row its hand points, late
+    penalty and final grade, the figures ``make export`` writes. Every text cell is escaped against
+    spreadsheet formulas, every figure stays a number (``sheets.py``).
 
     Example:
-        >>> # write_csv(Path("autograde/grades_01_hw0_warmup.csv"), a, results)
+        >>> # write_csv(Path("autograde/grades_01_hw0_warmup.csv"), a, results, finals=final_grades(url, a.name))
     """
     tests = a.tests
-    header = (
-        ["student", "assignment", "score", "max_score", "late_hours", "late_penalty", "final_score", "status"]
-        + tests
-        + ["problems"]
-    )
-    figures = {2, 3, 4, 5, 6, *range(8, 8 + len(tests))}  # the columns holding numbers
+    header = ["student", "assignment", "score", "max_score", "manual", "late_hours", "late_penalty", "final_score"]
+    header += ["status"] + tests + ["problems"]
+    figures = {2, 3, 4, 5, 6, 7, *range(9, 9 + len(tests))}  # the columns holding numbers
     rows: dict[str, list] = {}
     if keep_others and path.exists():
         with open(path, newline="", encoding="utf-8") as f:
@@ -270,18 +346,14 @@ def write_csv(path: Path, a: Assignment, results: list[Result], keep_others: boo
             rows = {r[0]: [number_or_text(c) if i in figures else c for i, c in enumerate(r)] for r in old[1:] if r}
     for r in results:
         status = "failed" if r.problem else "graded"
+        late = [round(max(0.0, r.late_seconds) / 3600, 2), r.penalty, r.final]
         rows[text_cell(r.student)] = (
-            [
-                r.student,
-                a.name,
-                r.total,
-                a.auto_points,
-                round(max(0.0, r.late_seconds) / 3600, 2),
-                r.penalty,
-                r.final,
-                status,
-            ]
+            [r.student, a.name, r.total, a.auto_points, r.manual, *late, status]
             + [float(r.scores.get(g, 0)) for g in tests]
             + ["; ".join(([r.problem] if r.problem else []) + r.notes)]
         )
+    for student, g in (finals or {}).items():
+        row = rows.get(text_cell(student))
+        if row is not None:
+            row[4:8] = [g.manual, round(g.seconds_late / 3600, 2), g.penalty, g.final]
     write_rows(path, [header] + [rows[k] for k in sorted(rows)])

@@ -114,3 +114,13 @@ def test_lms_download_with_roster_and_deadline(tmp_path):
         assert (who.first_name, who.last_name, who.email) == ("Jane", "Smith", "j2@uni.edu")
     page = (tmp_path / "out" / "feedback" / "jsmith2" / A / f"{A}.html").read_text()
     assert "hours late" in page and "1.6 points off" in page
+    from autograde import export
+
+    finals = export.final_grades("sqlite:///" + str(tmp_path / "out" / "gradebook.db"), A, tmp_path / "out")
+    assert finals["jsmith2"].final == float(rows["jsmith2"]["final_score"])  # make export reads the same figure
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "out" / "feedback_zips" / A / "canvas_feedback.zip") as z:
+        assert f"smithjane_LATE_23456_78901_{A}_feedback.html" in z.namelist()  # Canvas's own prefix
+    with zipfile.ZipFile(tmp_path / "out" / "feedback_zips" / A / "moodle_feedback.zip") as z:
+        assert z.namelist() == [f"Omar Diaz_4711_assignsubmission_file_/{A}_feedback.html"]
