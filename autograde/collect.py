@@ -206,7 +206,7 @@ def _read_entry(p: Path, folder: Path, who: Who, assignment: str, nb_name: str, 
         if p.suffix == ".zip":
             return _from_zip(p, who.student, nb_name, caps)
         return Submission(who.student, p.name, problem=f"{shown(p.name)} is not a notebook (.ipynb or .zip)")
-    except Exception as e:  # noqa: BLE001 -- a file we cannot read fails alone
+    except Exception as e:  # a file we cannot read fails alone
         why = (
             "not a valid zip file"
             if isinstance(e, zipfile.BadZipFile)

@@ -84,7 +84,7 @@ class Worker:
                 if res.outcome.trusted_error:
                     res.problem = f"grader error: {res.outcome.trusted_error}"
                 report.score(res, self.a)
-        except Exception as exc:  # noqa: BLE001 -- this student fails alone
+        except Exception as exc:  # this student fails alone
             res.problem = f"grader error: {type(exc).__name__}: {exc}"
             self.student.stop()
             self.trusted.stop()
@@ -205,7 +205,7 @@ def grade(
         people = Roster.read(Path(roster)) if roster else None
         late = Late(parse_time(deadline) if deadline else None, keep_policy(out, a.name, late_policy), people)
         subs = _only(collect(Path(submissions), a.name, a.notebook, people, lim), students, say)
-        record = lambda s, res: _record(s, res, a, out, db_url, submissions, say, late)  # noqa: E731
+        record = lambda s, res: _record(s, res, a, out, db_url, submissions, say, late)
         if client is not None:
             spec = cluster.Spec(a, sandbox, lim, str(data) if data else None, synthetic_heldout, run_canary)
             results, n_workers = cluster.grade_on(client, spec, subs, record, say)
@@ -227,7 +227,7 @@ def grade(
     try:
         feedback_zips(a, results, out)
         png, _ = class_report(a, results, out) if not students else (None, None)
-    except Exception as e:  # noqa: BLE001 -- the grades are written already
+    except Exception as e:  # the grades are written already
         png = None
         say(f"(the class report could not be made: {type(e).__name__}: {e})")
     say(
@@ -299,7 +299,7 @@ def _record(
         res.unanswered = report.unanswered(s.nb, a, res.problem)
         _write_student(s, res, a, out, db_url, submissions, late)
         late.note(res)
-    except Exception as exc:  # noqa: BLE001 -- a student's outputs fail alone
+    except Exception as exc:  # a student's outputs fail alone
         res.problem = res.problem or f"could not write this student's results ({type(exc).__name__}: {exc})"
     s.discard()
     say(

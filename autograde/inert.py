@@ -117,14 +117,14 @@ def markdown(src: str, attachments: object = None) -> str:
                 images[name] = {mime: base64.b64encode(raw).decode()}
     try:
         rendered = _render(src, images)
-    except Exception:  # noqa: BLE001 -- a missing attachment or odd input: show the text as typed
+    except Exception:  # a missing attachment or odd input: show the text as typed
         return _plain(src)
     body = clean_html(rendered).strip().replace("\r", "").replace("\n", "&#10;")
     out = f"{_WRAP}{body}</div>"
     try:
         if _render(out, {}).strip() != out:  # the renderer must pass the block through as it is
             return _plain(src)
-    except Exception:  # noqa: BLE001
+    except Exception:
         return _plain(src)
     return out
 

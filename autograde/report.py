@@ -114,7 +114,7 @@ def write_gradebook(db_url: str, a: Assignment, res: Result, deadline=None, poli
     from autograde.final import settle
 
     nb_id = Path(a.notebook).stem
-    utc = lambda t: t.astimezone(UTC).replace(tzinfo=None) if t is not None else None  # noqa: E731
+    utc = lambda t: t.astimezone(UTC).replace(tzinfo=None) if t is not None else None
     with warnings.catch_warnings(), Gradebook(db_url) as gb:
         warnings.simplefilter("ignore")  # nbgrader's own SQLAlchemy session warnings
         if deadline is not None:

@@ -211,7 +211,7 @@ def load(assignment: str, submissions: Path, roster: Path | None = None) -> tupl
                     break
                 pieces.append(p)
             docs.append(fingerprint(Doc(sub.student, sub.origin, pieces, notes=notes)))
-        except Exception as e:  # noqa: BLE001 -- one odd notebook is listed, never stops the others
+        except Exception as e:  # one odd notebook is listed, never stops the others
             bad.append((sub.student, f"{sub.origin}: unreadable ({type(e).__name__}: {str(e)[:160]})"))
     for d in docs:  # released code, even moved or respaced, is not the student's own work
         gone = [h for h in d.prints if h in released.prints]

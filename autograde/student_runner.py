@@ -155,7 +155,7 @@ def _wipe(modes: dict[str, int]) -> list[str]:
         try:
             os.chmod(root, mode)
             left += scratch.wipe(root)
-        except Exception as e:  # noqa: BLE001 -- anything unexpected: the sandbox counts as dirty
+        except Exception as e:  # anything unexpected: the sandbox counts as dirty
             left.append(f"{root}: {type(e).__name__}: {e}")
     return left
 
@@ -164,7 +164,7 @@ def _dirty(modes: dict[str, int]) -> bool:
     """Whether a writable folder holds anything or lost its mode (the check before each student)."""
     try:
         return any(scratch.leftovers(r) or os.stat(r).st_mode & 0o7777 != m for r, m in modes.items())
-    except Exception:  # noqa: BLE001
+    except Exception:
         return True
 
 
@@ -273,7 +273,7 @@ def serve(sock: socket.socket, start: dict) -> None:
                 reply(_op(str(msg["op"]), target, args, kwargs, msg.get("name")))
                 continue
             raise wire.WireError(f"unknown message {m!r}")
-        except BaseException as e:  # noqa: BLE001 -- student code raised
+        except BaseException as e:  # student code raised
             try:
                 wire.send(sock, {"m": "error", "ename": type(e).__name__, "evalue": _short(e)})
             except Exception:
@@ -316,7 +316,7 @@ def _run_cell(src: str, name: str, ns: dict, out, err) -> tuple[list, str | None
                         "data": {"text/plain": _short_repr(value, LIMIT["result_chars"])},
                     }
                 ]
-    except BaseException as e:  # noqa: BLE001
+    except BaseException as e:
         tb = traceback.format_exception(type(e), e, e.__traceback__)
         tb = [line for line in tb if "student_runner.py" not in line][-LIMIT["traceback_lines"] :]
         error = {"output_type": "error", "ename": type(e).__name__, "evalue": _short(e), "traceback": tb}
@@ -435,7 +435,7 @@ def formula() -> None:
             result = [fn(*a, **k) for a, k in args] if msg.get("many") else fn(*args, **kwargs)
             data, out = wire.encode(result)
             wire.send(sock, {"m": "value", "v": data}, out)
-        except BaseException as e:  # noqa: BLE001
+        except BaseException as e:
             wire.send(sock, {"m": "error", "ename": type(e).__name__, "evalue": _short(e)})
 
 

@@ -267,7 +267,7 @@ def run_test(msg: dict, ns: dict, prelude: set[str], conn: Conn) -> dict:
         code, counter = counting.compile_test(src, name)
         counting.run_counted(code, counter, ns)
         return counting.verdict_if_nothing_compared(counter) or {"passed": True, "message": "", "hidden": False}
-    except BaseException as e:  # noqa: BLE001 -- a failing test, whatever it raised
+    except BaseException as e:  # a failing test, whatever it raised
         if isinstance(e, StudentGone):
             return {"passed": False, "message": f"not finished: {e}", "hidden": False, "gone": True}
         line = None
@@ -356,7 +356,7 @@ def main() -> None:
             code = 0
             try:
                 run_student(msg, Conn(rfd, wfd))
-            except BaseException:  # noqa: BLE001
+            except BaseException:
                 traceback.print_exc()
                 code = 70
             finally:

@@ -60,7 +60,7 @@ def plain_nbgrader(assignment: str, subs: Path, root: Path) -> tuple[float, dict
     )
     run = lambda *a: subprocess.run(
         [sys.executable, "-m", "nbgrader", *a, "--log-level=WARN"],
-        cwd=REPO,  # noqa: E731
+        cwd=REPO,
         env=env,
         capture_output=True,
         text=True,

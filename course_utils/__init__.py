@@ -26,6 +26,7 @@ Each module has one concern; its own docstring names the notebooks that teach it
 - :mod:`course_utils.widgets`  -- ipywidgets explorers used in lectures (the convolution ones in
   :mod:`~course_utils.conv_widgets`)
 - :mod:`course_utils.checks`   -- readable comparisons for test cells, and where a test's code runs when graded
+- :mod:`course_utils.hw1checks` -- what HW1's hidden tests check the same way in several cells (layer tables)
 - :mod:`course_utils.grading`  -- HW3's grading from a checkpoint: held-out set, loading, accuracy
 - :mod:`course_utils.submit_check` -- checking a homework before submitting it
 - :mod:`course_utils.nbcells`  -- nbgrader's cell metadata, read the same way by release, grading and submit_check

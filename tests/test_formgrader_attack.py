@@ -40,7 +40,7 @@ class _Listener:
         hits = self.hits = []
 
         class H(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
+            def do_GET(self):
                 hits.append(self.path)
                 self.send_response(204)
                 self.end_headers()
@@ -59,7 +59,7 @@ def _js(url: str, n: str) -> str:
 
 def payloads(url: str) -> tuple[str, dict, str]:
     """(markdown of the written answer, its attachments, the code cell that rebinds the outputs)."""
-    j = lambda n: _js(url, n)  # noqa: E731
+    j = lambda n: _js(url, n)
     svg = f'<svg xmlns="http://www.w3.org/2000/svg" onload="{j("svg-att")}"><script>{j("svg-att2")}</script></svg>'
     svg64 = base64.b64encode(svg.encode()).decode()
     md = "\n\n".join(
@@ -239,7 +239,7 @@ def test_control_the_payloads_are_live(graded, tmp_path):
     root, listener = graded
     nb = json.loads((root / "autograde" / "submitted" / "mallory" / A / f"{A}.ipynb").read_text())
     _, _, code = payloads(listener.url)
-    bundle = eval(code.split("'data': ", 1)[1].rsplit("}]", 1)[0])  # noqa: S307 -- our own literal
+    bundle = eval(code.split("'data': ", 1)[1].rsplit("}]", 1)[0])  # our own literal
     evil = next(c for c in nb["cells"] if c.get("id") == "evil")
     # one output per type (nbconvert shows only the first type of its priority list in each)
     evil["outputs"] = [{"output_type": "display_data", "metadata": {}, "data": {k: v}} for k, v in bundle.items()]

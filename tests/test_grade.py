@@ -88,7 +88,7 @@ def _batch(folder: Path) -> dict[str, float]:
         nb["cells"] = [c for c in nb["cells"] if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") != gid]
         return nb
 
-    put = lambda *a, **k: _put(folder, expected, *a, **k)  # noqa: E731
+    put = lambda *a, **k: _put(folder, expected, *a, **k)
     # ---- honest work
     put("full", filled(source, release), 8)
     put("partial", filled(source, release, {"relu_impl", "softmax_impl"}), 4)

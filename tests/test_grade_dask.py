@@ -31,12 +31,12 @@ import pytest
 
 pytest.importorskip("distributed", reason="dask[distributed] (requirements.txt) runs the cluster")
 
-from autograde import grade as G  # noqa: E402
-from autograde import report  # noqa: E402
-from autograde.clustercerts import make_certs  # noqa: E402
-from autograde.localcluster import LocalProcesses  # noqa: E402
-from autograde.mock_submissions import batch, filled, load  # noqa: E402
-from test_grade_postgres import pg_url  # noqa: E402,F401 -- the private PostgreSQL server
+from autograde import grade as G
+from autograde import report
+from autograde.clustercerts import make_certs
+from autograde.localcluster import LocalProcesses
+from autograde.mock_submissions import batch, filled, load
+from test_grade_postgres import pg_url  # noqa: F401 -- the private PostgreSQL server
 
 A = "04_hw1_layer_sizes"
 N = 40

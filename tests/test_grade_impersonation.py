@@ -80,8 +80,8 @@ def _write(path, text: str, hours: float) -> None:
 
 def _download(subs, source, release) -> None:
     """The LMS download: honest students first, each attack an hour later."""
-    full = lambda m: _nb(source, release, True, m)  # noqa: E731
-    empty = lambda m: _nb(source, release, False, m)  # noqa: E731
+    full = lambda m: _nb(source, release, True, m)
+    empty = lambda m: _nb(source, release, False, m)
     files = {
         f"smithalice_12345_67890_{NB}": (full("ALICE-OWN"), 0),
         # m1 uploads a file named like Alice's Canvas file

@@ -1,4 +1,3 @@
-# ruff: noqa: E501
 """HW0 graded for real (``autograde.grade.grade``, sandboxed) with students who ask PyTorch for relu.
 
 Each cheat solves sigmoid, softmax and cross-entropy honestly (6 points) and gets relu from PyTorch

@@ -43,13 +43,13 @@ def test_every_failure_is_a_checkpoint_error_with_a_reason(tmp_path, case, messa
         save_checkpoint(path, nn.Linear(3, 10))
     elif case == "build_fails":
         save_checkpoint(path, small())
-        build = lambda: (_ for _ in ()).throw(NotImplementedError())  # noqa: E731
+        build = lambda: (_ for _ in ()).throw(NotImplementedError())
     with pytest.raises(CheckpointError, match=message):
         load_model(path, build)
 
 
 def test_wrong_output_shape_is_reported(tmp_path):
-    build = lambda: nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 3))  # noqa: E731
+    build = lambda: nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 3))
     path = save_checkpoint(tmp_path / "m.pt", build())
     with pytest.raises(CheckpointError, match=r"expected logits \(5, 10\)"):
         checkpoint_accuracy(path, build, synthetic_dataset("cifar10", "test", n=5))

@@ -70,7 +70,7 @@ class _Live(HTMLParser):
                 r"^(https?://(?!127)|mailto:|#|data:image/(png|jpeg);base64,)", v
             ):
                 self.found.append(f"{tag} {k}={v[:40]}")
-            elif k == "src" and not v.startswith("data:image/"):  # noqa: SIM114
+            elif k == "src" and not v.startswith("data:image/"):
                 self.found.append(f"{tag} src={v[:40]}")
 
 

@@ -1,14 +1,17 @@
-"""What students read: the slide decks by their titles, and each notebook's one "Slides:" line.
+"""What students read: the slide decks by their titles, each notebook's one "Slides:" line, code lines
+no longer than the rest of the code's.
 
 Students know the lecture slides by their titles (Lecture 2-1 (MLP), the MLP-to-CNN slides, ...); the
 instructors' file names of the decks ("seed 003", ``seeds/``) never appear in a notebook (markdown, code or
 stored output), the README or ``course_utils``. Random seeds (``seed_everything``, ``manual_seed``,
-``seed=0``) are another matter and stay.
+``seed=0``) are another matter and stay. ruff does not read notebooks (``pyproject.toml``), so the length of
+their code lines, ``[tool.ruff] line-length``, is checked here.
 """
 
 from __future__ import annotations
 
 import re
+import tomllib
 
 import nbformat
 import pytest
@@ -20,6 +23,7 @@ TEXT_FILES = [REPO / "README.md", REPO / "CONTRIBUTING.md"] + sorted((REPO / "do
 TEXT_FILES += sorted((REPO / "course_utils").glob("*.py"))
 DECK = re.compile(r"\bseeds?\s*0\d\d\b|\bseeds?/|\bthe seed's\b", re.IGNORECASE)
 SLIDES = re.compile(r"^\*Slides: \S.*\*$")
+LINE_LENGTH = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["ruff"]["line-length"]
 
 
 def _rel(path) -> str:
@@ -97,3 +101,27 @@ def test_one_slides_line_under_the_title(nb_path):
         if line.startswith("*Slides:")
     )
     assert count == 1, f"{_rel(nb_path)}: {count} 'Slides:' lines; the slides are named in one place"
+
+
+def long_code_lines(nb, limit: int = LINE_LENGTH) -> list[str]:
+    """``cell N line M: K columns`` for each line of a code cell longer than ``limit``."""
+    return [
+        f"cell {i} line {n}: {len(line)} columns"
+        for i, cell in enumerate(nb.cells, 1)
+        if cell.cell_type == "code"
+        for n, line in enumerate(cell.source.splitlines(), 1)
+        if len(line) > limit
+    ]
+
+
+def test_the_line_check_finds_long_lines():
+    nb = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_markdown_cell("x" * 200), nbformat.v4.new_code_cell("y = 1\n" + "z" * 121)]
+    )
+    assert long_code_lines(nb, 120) == ["cell 2 line 2: 121 columns"]
+    assert long_code_lines(nb, 121) == []
+
+
+def test_notebook_code_lines_within_the_line_length():
+    bad = {_rel(p): found for p in NOTEBOOKS if (found := long_code_lines(nbformat.read(p, as_version=4)))}
+    assert not bad, f"code lines over {LINE_LENGTH} columns ([tool.ruff] line-length), wrap them: {bad}"

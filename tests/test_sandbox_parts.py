@@ -45,7 +45,7 @@ def run_bpf(prog: bytes, arch: int, nr: int, args=()) -> int:
 def test_filter_refuses_every_way_to_reach_another_process(arch):
     audit, nr = limits._ARCHES[arch]
     prog = limits.seccomp_program(arch, PID)
-    ask = lambda name, *a: run_bpf(prog, audit, nr[name], a)  # noqa: E731
+    ask = lambda name, *a: run_bpf(prog, audit, nr[name], a)
     for target in (OTHER, 1, 0, -1):
         assert ask("kill", target, 9) == EPERM, target
         assert ask("rt_sigqueueinfo", target, 9, 0) == EPERM, target
