@@ -12,7 +12,8 @@ Grading (``make grade``), one module per step; the security rules and limits are
       roster.py       who is who: LMS download names, the roster CSV
     sheets.py         every CSV a TA opens: text never a formula, numbers stay numbers
     job.py            the assignment (nbgrader generate_assignment) and one student's cells to run
-    grade.py          the batch: workers, the canary, writing results        (host, trusted)
+    grade.py          the batch: a pool of workers, writing results
+      worker.py       one worker (student and trusted zygotes), the canary     (host, trusted)
       cluster.py      the same batch fanned out to Dask workers (--scheduler)
       clustercerts.py the cluster's CA and certificates (TLS; python -m autograde.clustercerts DIR)
       localcluster.py a scheduler and Dask workers on this machine over TLS (tests, benchmark)

@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import atexit
 import functools
-import hashlib
-import pickle
 import tempfile
 import threading
 import uuid
@@ -35,11 +33,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograde.collect import Submission
-from autograde.grade import CanaryFailed, ClusterUnavailable, Worker, canary, trusted_environment
-from autograde.job import REPO, Assignment
+from autograde.job import Assignment
 from autograde.report import Result
 from autograde.rules import LIMIT
 from autograde.sandbox import SandboxUnavailable, choose_backend
+from autograde.worker import (
+    CanaryFailed,
+    ClusterUnavailable,
+    Worker,
+    batch_key,
+    canary,
+    code_digest,
+    trusted_environment,
+)
 
 PER_THREAD = LIMIT["per_thread"]  # students in flight per worker thread
 WORKER_WAIT = LIMIT["worker_wait_s"]  # seconds to wait for a first worker to join
@@ -48,14 +54,6 @@ FATAL = (CanaryFailed, ClusterUnavailable)  # stop the batch
 
 
 @functools.cache
-def code_digest() -> str:
-    """A digest of the grader's and ``course_utils``' code as this process loaded it."""
-    h = hashlib.sha256()
-    for p in sorted([*(REPO / "autograde").glob("*.py"), *(REPO / "course_utils").rglob("*.py")]):
-        h.update(str(p.relative_to(REPO)).encode() + b"\0" + p.read_bytes())
-    return h.hexdigest()[:16]
-
-
 @dataclass
 class Spec:
     """What a worker needs to grade any student of the batch."""
@@ -70,15 +68,15 @@ class Spec:
     key: str = ""
 
     def __post_init__(self) -> None:
-        parts = (self.a, self.sandbox, sorted(self.limits.items()), self.data, self.synthetic_heldout, self.code)
-        self.key = self.key or hashlib.sha256(pickle.dumps(parts)).hexdigest()[:16]
+        self.key = self.key or batch_key(
+            self.a, self.sandbox, self.limits, self.data, self.synthetic_heldout, self.code
+        )
 
 
 # ---- the worker's side ---------------------------------------------------------------------------
 
 _lock = threading.Lock()
 _idle: dict[str, list[Worker]] = {}  # spec key -> warm graders not in use
-_checked: set[str] = set()  # spec keys whose canary passed in this process
 
 
 def _where() -> str:
@@ -101,13 +99,12 @@ def _take(spec: Spec) -> Worker:
         w = Worker(choose_backend(spec.sandbox), spec.limits, spec.a, LOG, env)
     except (SandboxUnavailable, SystemExit) as e:
         raise ClusterUnavailable(f"worker {_where()} cannot grade: {e}") from None
-    if spec.canary and spec.key not in _checked:
+    if spec.canary:
         try:
-            canary(w, spec.a)
+            canary(w, spec.a, spec.key)
         except CanaryFailed as e:
             w.stop()
             raise CanaryFailed(f"on worker {_where()}: {e}") from None
-        _checked.add(spec.key)
     return w
 
 

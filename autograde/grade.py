@@ -28,12 +28,11 @@ import argparse
 import os
 import queue
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
-from autograde import host, report
+from autograde import report
 from autograde.classreport import class_report, feedback_zips
 from autograde.collect import Submission, collect
 from autograde.final import final_grades, keep_policy
@@ -42,121 +41,14 @@ from autograde.late import Late, parse_time
 from autograde.report import Result
 from autograde.roster import Roster, name_in_gradebook
 from autograde.rules import LIMITS
-from autograde.sandbox import SandboxUnavailable, StudentZygote, TrustedZygote, choose_backend
+from autograde.sandbox import SandboxUnavailable, choose_backend
+from autograde.worker import CanaryFailed, ClusterUnavailable, Worker, batch_key, canary, trusted_environment
 
 BACKEND_TEXT = {
     "bwrap": "bubblewrap (no network, private /tmp, read-only system)",
     "podman": "Podman container (no network, read-only)",
     "unsafe": "NONE: --unsafe-no-sandbox (trusted input only)",
 }
-
-
-class CanaryFailed(RuntimeError):
-    """The instructor's solution did not earn every point: the grader itself is broken here."""
-
-
-class ClusterUnavailable(RuntimeError):
-    """``--scheduler``: the scheduler cannot be reached, no worker joined, or a worker cannot grade."""
-
-
-class Worker:
-    """One student at a time, with its own student zygote (sandboxed) and trusted zygote."""
-
-    def __init__(self, backend: str, lim: dict, a: Assignment, log: Path, trusted_env: dict):
-        self.a, self.lim, self.log = a, lim, log
-        self.student = StudentZygote(backend, lim, log)
-        self.trusted = TrustedZygote(log, trusted_env, lim["trusted_memory_mb"])
-
-    def grade(self, sub: Submission) -> Result:
-        t = time.monotonic()
-        res = Result(sub.student, sub.origin, notes=list(sub.notes), problem=sub.problem)
-        try:
-            if sub.nb is not None and not sub.problem:
-                res.job = build_job(sub.nb, self.a)
-                res.notes += res.job.notes
-                if not self.trusted.alive():
-                    self.trusted.start()
-                if sub.files is None:  # the folder of its files is the test runner's work folder
-                    sub.files = Path(tempfile.mkdtemp(prefix="course-files-"))
-                res.outcome = host.run_job(
-                    res.job, self.student, self.trusted, self.lim, self.a.prelude, sub.files, self.log
-                )
-                if res.outcome.trusted_error:
-                    res.problem = f"grader error: {res.outcome.trusted_error}"
-                report.score(res, self.a)
-        except Exception as exc:  # this student fails alone
-            res.problem = f"grader error: {type(exc).__name__}: {exc}"
-            self.student.stop()
-            self.trusted.stop()
-        for g in self.a.tests:
-            res.scores.setdefault(g, 0.0)
-        res.seconds = time.monotonic() - t
-        return res
-
-    def stop(self) -> None:
-        self.student.stop()
-        self.trusted.stop()
-
-
-def canary(worker: Worker, a: Assignment) -> None:
-    """Grade the instructor's solution; raise :class:`CanaryFailed` unless it earns every point that
-    does not need a file students hand in (HW3's checkpoint)."""
-    from autograde.mock_submissions import filled
-
-    sub = Submission("instructor-solution", "solutions/", nb=filled(a.source_nb, a.release_nb))
-    try:
-        res = worker.grade(sub)
-    finally:
-        sub.discard()
-    no_file = ("no checkpoint at", "must be a file handed in")  # the solution hands in no checkpoint
-    bad = [
-        f"{g}: {res.messages.get(g, 'failed')}"
-        for g in a.tests
-        if res.scores.get(g, 0) < a.cells[g].points and not any(m in res.messages.get(g, "") for m in no_file)
-    ]
-    errors = [
-        o
-        for outs in (res.outcome.outputs.values() if res.outcome else [])
-        for o in outs
-        if o.get("output_type") == "error"
-    ]
-    if res.problem or bad or errors:
-        why = res.problem or (
-            f"a cell of the solution raised {errors[0].get('ename')}: {errors[0].get('evalue', '')[:300]}"
-            if errors
-            else bad[0]
-        )
-        raise CanaryFailed(
-            f"the instructor's solution of {a.name} does not earn every point in this grader "
-            f"({why}); no grade was written. The sandbox cannot see something the notebook needs "
-            f"(a package, the course's environment outside the mounts?): see {worker.log}"
-        )
-
-
-def trusted_environment(a: Assignment, data: Path | None, synthetic_heldout: bool) -> dict:
-    """The trusted runner's environment: real held-out data for assignments graded on it."""
-    env = dict(os.environ)
-    if data is not None:
-        env["COURSE_DATA_DIR"] = str(Path(data).resolve())
-    uses_heldout = any("heldout_set" in a.cells[g].source for g in a.tests)
-    if not uses_heldout:
-        return env
-    if synthetic_heldout:
-        env["COURSE_QUICK"] = "1"
-        return env
-    env.pop("COURSE_QUICK", None)
-    env.pop("NBGRADER_EXECUTION", None)
-    from course_utils.data import DataNotFoundError, load_dataset
-
-    try:
-        load_dataset("cifar10", "test", root=data, download=False, synthetic=False)
-    except DataNotFoundError as e:
-        raise SystemExit(
-            f"{a.name} is graded on the real CIFAR-10 test set, which is not here.\n{e}\n"
-            "Give its folder with --data PATH (make grade ... GRADE_ARGS='--data PATH'), or, for a "
-            "test run only, grade on the synthetic stand-in with --synthetic-heldout."
-        ) from None
-    return env
 
 
 def grade(
@@ -214,7 +106,8 @@ def grade(
             how = BACKEND_TEXT[backend]
             say(f"Grading {assignment}: {len(subs)} submission(s), {n_workers} worker(s), sandbox: {how}")
             pool = [Worker(backend, lim, a, out / "grade-sandbox.log", tenv) for _ in range(n_workers)]
-            results = _grade_here(pool, subs, a, run_canary, record)
+            key = batch_key(a, backend, lim, str(data) if data else None, synthetic_heldout) if run_canary else None
+            results = _grade_here(pool, subs, a, key, record)
     finally:
         for s in subs:
             s.discard()
@@ -250,11 +143,11 @@ def _only(subs: list[Submission], students: list[str] | None, say) -> list[Submi
     return [s for s in subs if s.student in students]
 
 
-def _grade_here(pool: list[Worker], subs: list[Submission], a: Assignment, run_canary: bool, record) -> list[Result]:
-    """Grade on this machine: the canary, then the batch on the pool's threads."""
+def _grade_here(pool: list[Worker], subs: list[Submission], a: Assignment, key: str | None, record) -> list[Result]:
+    """Grade on this machine: the canary (unless ``key`` is None), then the batch on the pool's threads."""
     try:
-        if run_canary:
-            canary(pool[0], a)
+        if key is not None:
+            canary(pool[0], a, key)
         return _run(pool, subs, record)
     finally:
         for w in pool:

@@ -20,9 +20,9 @@ import time
 from pathlib import Path
 
 from autograde.clustercerts import make_certs
-from autograde.grade import ClusterUnavailable
 from autograde.job import REPO
 from autograde.rules import LIMIT
+from autograde.worker import ClusterUnavailable
 
 WORKER_ARGS = ("--nworkers", "1", "--nthreads", "1", "--no-nanny", "--host", "127.0.0.1")
 # Without a dashboard, Dask still serves HTTP pages (worker logs, task counts, metrics) to anyone, on

@@ -39,7 +39,8 @@ The rules
      try/except, gets its own processes, and fails alone with its reason; the batch always ends
      with every student's row.
   7. A broken grader grades no one: the instructor's solution is graded first, in the same
-     sandbox (the *canary*); unless it earns every autograded point, no grade is written.
+     sandbox (the *canary*); unless it earns every autograded point, no grade is written. A process
+     checks each batch key once (``worker.batch_key``: solution, sandbox, limits, data, grader code).
   8. No grading without a sandbox by accident: bubblewrap, else Podman, else refuse (Docker cannot be used);
      ``--unsafe-no-sandbox`` only for trusted input.
   9. Who is who comes from the LMS's ids only (``roster.py``), never a name; a file that may be two

@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
+
+from course_utils.nbcells import cell_kind, cell_source, grade_id, points
 
 REPO = Path(__file__).resolve().parent.parent
 SOLUTIONS = REPO / "solutions"
@@ -147,3 +150,17 @@ class Course:
 
 def read_json(path: Path) -> dict:
     return json.loads(Path(path).read_text())
+
+
+def deserved(source: dict, unsolved: set[str]) -> float:
+    """Autograded points of the tests whose code names nothing defined by an ``unsolved`` cell."""
+    names: dict[str, list[str]] = {}
+    total = 0.0
+    for c in source["cells"]:
+        kind, src = cell_kind(c), cell_source(c)
+        if kind == "solution" and c["cell_type"] == "code":
+            names[grade_id(c)] = [a or b for a, b in re.findall(r"^(?:def|class) (\w+)|^(\w+) =", src, re.M)]
+        elif kind == "test":
+            broken = any(re.search(rf"\b{n}\b", src) for g in unsolved for n in names.get(g, []))
+            total += 0 if broken else points(c)
+    return total

@@ -27,9 +27,8 @@ import pytest
 
 from autograde.mock_submissions import filled, load
 from course_utils.nbcells import cell_kind, cell_source, grade_id
-from harness import REPO, make
+from harness import REPO, deserved, make
 from test_browser import CHROMIUM, CHROMIUM_ARGS, TOKEN, Lab, _why_skip
-from test_grade_homework import deserved
 
 pytestmark = pytest.mark.skipif(_why_skip() is not None, reason=_why_skip() or "")
 

@@ -1,6 +1,7 @@
 """HW3's accuracy, attacked: models that read the order of the held-out images instead of the images,
 checkpoints that attack whoever opens them. All are real submissions graded by `make grade` in one
-batch (synthetic held-out set), next to an honest trained model that keeps its score.
+batch (synthetic held-out set), next to an honest trained model zipped with its notebook that keeps
+its score, and the solution's notebook handed in without a checkpoint.
 
 The cheats' networks have random weights (their real accuracy is chance) and count, remember or
 detect; each deserves the two points of a checkpoint that loads and the two of the parameter budget,
@@ -32,8 +33,8 @@ A = "08_hw3_cifar10"
 LEVELS = ("accuracy_level1", "accuracy_level2", "accuracy_level3")
 BOMB_NUMEL = 512 * 2**20  # float32: 2 GB
 
-# A network with random weights; batches of 100 images or more go to cheat(x, out) (the held-out
-# set's batches; the shape tests' small batches get the network's own answers).
+# A network with random weights; batches that start with a held-out image go to cheat(x, out), of any
+# size (the grader's last batch may hold a few images); the shape tests' inputs get the network's answers.
 NET = """
 from course_utils.grading import heldout_set
 _state = {"seen": 0, "data": None, "memo": {}}
@@ -51,6 +52,10 @@ def _counted(n):
     _state["seen"] += n
     return idx
 
+def _is_heldout(x):
+    images = _heldout()[0]
+    return x.shape[1:] == images.shape[1:] and bool((images == x[:1]).flatten(1).all(1).any())
+
 def _answer(labels):
     return nn.functional.one_hot(labels, 10).float() * 10
 
@@ -61,7 +66,7 @@ class Net(nn.Module):
 
     def forward(self, x):
         out = self.fc(x.flatten(1))
-        return cheat(x, out) if len(x) >= 100 else out
+        return cheat(x, out) if _is_heldout(x) else out
 
 def build_model():
     return Net()
@@ -237,6 +242,7 @@ def graded(tmp_path_factory):
         submit(name, filled(source, release, replace={"model_build": NET + cheat, "model_train": "pass"}), tmp / "r.pt")
     _zip_bomb(tmp / "bomb.pt")
     submit("bomb", filled(source, release, replace={"model_train": "pass"}), tmp / "bomb.pt")
+    (folder / "bo.ipynb").write_text(json.dumps(filled(source, release)))  # trains, hands in no checkpoint
     marker = tmp / "payload-ran"
     torch.save({"state_dict": _Payload(marker)}, tmp / "payload.pt")
     submit("payload", filled(source, release, replace={"model_train": "pass"}), tmp / "payload.pt")
@@ -273,6 +279,13 @@ def test_honest_model_keeps_the_levels_its_accuracy_deserves(graded):
     levels = sum(graded["accuracy"] >= t for t in THRESHOLDS["synthetic"])
     assert levels >= 1, graded["accuracy"]  # the batch holds a model that earns something
     assert res.total == 4 + 2 * levels, (graded["accuracy"], res.messages)
+
+
+def test_a_notebook_without_its_checkpoint_earns_the_budget_only(graded):
+    """The solution's notebook handed in alone: the checkpoint its run saves is not one handed in."""
+    res = graded["results"]["bo"]
+    assert res.scores == {"checkpoint_loads": 0, "params_budget": 2, **dict.fromkeys(LEVELS, 0)}, res.messages
+    assert "handed in" in res.messages["checkpoint_loads"], res.messages
 
 
 @pytest.mark.parametrize("cheat", sorted(CHEATS))
@@ -315,6 +328,6 @@ def test_pickle_payload_never_runs(graded):
 
 
 def test_grading_time_stays_reasonable(graded):
-    # eleven submissions and the canary on two workers: each level's two passes measured once
+    # twelve submissions and the canary on two workers: each level's two passes measured once
     print(f"graded in {graded['seconds']:.0f} s")
     assert graded["seconds"] < 600, graded["seconds"]

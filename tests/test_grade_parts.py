@@ -235,6 +235,51 @@ def test_a_broken_grader_grades_no_one(tmp_path):
         assert gb.assignment_submissions("01_hw0_warmup") == []
 
 
+def test_the_canary_is_checked_once_per_batch_key(tmp_path):
+    """A long-lived process (a Dask worker, a test run) grades the solution once per batch key; a key
+    whose canary failed, another solution, sandbox or limit is checked again."""
+    import dataclasses
+
+    from autograde.job import prepare
+    from autograde.report import Result
+    from autograde.worker import batch_key, canary
+
+    a = prepare("01_hw0_warmup", "sqlite:///" + str(tmp_path / "gb.db"))
+
+    class Solver:  # grades the solution: every point, or none when broken
+        def __init__(self):
+            self.graded, self.broken, self.log = 0, False, tmp_path / "log"
+
+        def grade(self, sub):
+            self.graded += 1
+            return Result(
+                sub.student, sub.origin, scores={g: 0.0 if self.broken else a.cells[g].points for g in a.tests}
+            )
+
+    w, key = Solver(), batch_key(a, "bwrap", {"cell": 60}, None, False)
+    w.broken = True
+    with pytest.raises(G.CanaryFailed):
+        canary(w, a, key)
+    w.broken = False
+    canary(w, a, key)
+    canary(w, a, key)
+    assert w.graded == 2  # the failed check counted for nothing; the passed one is kept
+    cell = next(iter(a.cells))
+    other_solution = dataclasses.replace(a, cells={**a.cells, cell: dataclasses.replace(a.cells[cell], source="x")})
+    others = [
+        batch_key(other_solution, "bwrap", {"cell": 60}, None, False),
+        batch_key(a, "podman", {"cell": 60}, None, False),
+        batch_key(a, "bwrap", {"cell": 61}, None, False),
+        batch_key(a, "bwrap", {"cell": 60}, None, True),
+    ]
+    assert len({key, *others}) == 5
+    for k in others:
+        canary(w, a, k)
+    assert w.graded == 6
+    canary(w, a)  # without a key: always
+    assert w.graded == 7
+
+
 def test_unsafe_mode_still_has_no_network(tmp_path):
     """--unsafe-no-sandbox is for trusted input, yet the kernel still refuses network sockets."""
     server = socket.socket()
