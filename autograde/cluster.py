@@ -24,7 +24,6 @@ the data, stops the batch: nothing more is written. Other code on a worker than 
 from __future__ import annotations
 
 import atexit
-import functools
 import tempfile
 import threading
 import uuid
@@ -53,7 +52,6 @@ LOG = Path(tempfile.gettempdir()) / "course-grade-sandbox.log"  # on each worker
 FATAL = (CanaryFailed, ClusterUnavailable)  # stop the batch
 
 
-@functools.cache
 @dataclass
 class Spec:
     """What a worker needs to grade any student of the batch."""

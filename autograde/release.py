@@ -44,31 +44,37 @@ def assignments(source: Path = SOURCE) -> list[str]:
 
 
 def generate(dest: Path, names: list[str] | None = None, source: Path = SOURCE) -> Path:
-    """Run ``nbgrader generate_assignment`` for ``names`` into ``dest/ASSIGNMENT``; return ``dest``."""
+    """Run ``nbgrader generate_assignment`` for ``names`` into ``dest/ASSIGNMENT``; return ``dest``.
+
+    One nbgrader run for the homework and one for the lectures (which keep their recorded outputs),
+    each on a scratch course holding only those assignments (``generate_assignment "*"``)."""
     names = names or assignments(source)
+    homework = [
+        n for n in names if any(is_homework(json.loads(nb.read_text("utf-8"))) for nb in (source / n).glob("*.ipynb"))
+    ]
+    groups = [(homework, []), ([n for n in names if n not in homework], ["--ClearOutput.enabled=False"])]
+    dest.mkdir(parents=True, exist_ok=True)
+    for group, extra in groups:
+        if group:
+            _generate(dest, group, source, extra)
+    return dest
+
+
+def _generate(dest: Path, names: list[str], source: Path, extra: list[str]) -> None:
     with tempfile.TemporaryDirectory(prefix="course-release-") as tmp:
         root = Path(tmp)
-        shutil.copytree(
-            source,
-            root / "solutions",
-            ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", "checkpoints", "data"),
-        )
-        (root / "autograde").mkdir()
-        env = nbgrader_env(root)
+        skip = shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", "checkpoints", "data")
         for name in names:
-            cmd = [sys.executable, "-m", "nbgrader", "generate_assignment", name, "--force", "--log-level=WARN"]
-            notebooks = [json.loads(nb.read_text(encoding="utf-8")) for nb in (source / name).glob("*.ipynb")]
-            if not any(is_homework(nb) for nb in notebooks):
-                cmd.append("--ClearOutput.enabled=False")  # lectures keep their recorded run (autograde/outputs.py)
-            r = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
-            if r.returncode != 0:
-                raise RuntimeError(f"nbgrader generate_assignment {name} failed:\n{r.stdout}\n{r.stderr}")
-        dest.mkdir(parents=True, exist_ok=True)
+            shutil.copytree(source / name, root / "solutions" / name, ignore=skip)
+        (root / "autograde").mkdir()
+        cmd = [sys.executable, "-m", "nbgrader", "generate_assignment", "*", "--force", "--log-level=WARN", *extra]
+        r = subprocess.run(cmd, cwd=REPO, env=nbgrader_env(root), capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"nbgrader generate_assignment {', '.join(names)} failed:\n{r.stdout}\n{r.stderr}")
         for name in names:
             if (dest / name).exists():
                 shutil.rmtree(dest / name)
             shutil.copytree(root / "notebooks" / name, dest / name)
-    return dest
 
 
 def differences(generated: Path, committed: Path = RELEASE) -> list[str]:

@@ -6,6 +6,7 @@ one per Dask worker; both key a batch with :func:`batch_key`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import pickle
@@ -22,6 +23,7 @@ from autograde.sandbox import StudentZygote, TrustedZygote
 _passed: set[str] = set()  # batch keys whose canary passed in this process
 
 
+@functools.cache
 def code_digest() -> str:
     """A digest of the grader's and ``course_utils``' code as this process loaded it."""
     h = hashlib.sha256()

@@ -325,8 +325,8 @@ def test_grading_on_dask_loses_no_student(procs, pg_url, tmp_path, monkeypatch):
 
     with Client(procs.address, set_as_default=False, security=procs.security) as watch:
 
-        def counting_write(db_url, a, res, deadline=None):
-            write(db_url, a, res, deadline)
+        def counting_write(db_url, a, res, *args, **kwargs):
+            write(db_url, a, res, *args, **kwargs)
             written[res.student] = written.get(res.student, 0) + 1
             if sum(written.values()) == KILL_AFTER:  # lose a worker while it grades a student
                 busy = {}

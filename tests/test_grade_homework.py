@@ -1,8 +1,9 @@
 """Every graded notebook through `make grade`: the solution earns every autograded point, the
 release none, a submission with one part unsolved exactly the points of the parts it solved, and
-written answers are left for the TA ("needs manual grade"). HW1's batch also holds the cheats aimed
-at its formulas (values that lie, asking a layer on the meta device); HW3 is graded in
-``test_grade_hw3_cheats.py`` (a trained checkpoint in a zip, a notebook without one, the cheats).
+written answers are left for the TA ("needs manual grade") unless left exactly as released. HW1's
+batch also holds the cheats aimed at its formulas (values that lie, asking a layer on the meta
+device); HW3 is graded in ``test_grade_hw3_cheats.py`` (a zipped checkpoint, a notebook without one,
+the cheats).
 
 Expected scores come from the source notebook alone: a test loses its points when its code names
 something the unsolved cell defines.
@@ -77,8 +78,9 @@ def graded(tmp_path_factory):
             source, release = load(assignment)
             unsolved = dict(HOMEWORK)[assignment]
             stub = {grade_id(c): cell_source(c) for c in release["cells"] if grade_id(c)}
+            answers = {grade_id(c): "An answer in my own words." for c in source["cells"] if cell_kind(c) == "written"}
             subs = {
-                "solution": filled(source, release),
+                "solution": filled(source, release, replace=answers),
                 "release": release,
                 "partial": filled(source, release, replace={unsolved: stub[unsolved]}),
             }
@@ -102,6 +104,7 @@ def test_homework_scores(graded, assignment, unsolved):
     assert scores == {"solution": full, "release": 0, "partial": partial}, {s: r.messages for s, r in got.items()}
     written = sorted(grade_id(c) for c in source["cells"] if cell_kind(c) == "written")
     assert _needs_manual(graded(assignment)["out"], assignment, "solution") == written
+    assert _needs_manual(graded(assignment)["out"], assignment, "release") == []  # left as released: 0, no TA
 
 
 def test_hw1_cheats(graded):

@@ -1,14 +1,31 @@
 """End to end through real nbgrader: release, validate, autograde, read the gradebook.
 
 For every graded assignment: the solution gets full marks on every autograded cell and
-the untouched release gets zero on every autograded cell.
+the untouched release gets zero on every autograded cell. One scratch course holds every graded
+assignment: nbgrader releases them in one run and autogrades them in another (its assignment
+argument is a pattern: ``"*"``).
 """
 
 import pytest
 
-from harness import autograded_cells, graded_assignments
+from harness import Course, autograded_cells, graded_assignments
 
 GRADED = graded_assignments()
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    """Every graded assignment released and autograded: the solution and the untouched release."""
+    c = Course(tmp_path_factory.mktemp("pipeline") / "course", GRADED)
+    c.nbgrader("generate_assignment", "*", "--force")
+    for assignment in GRADED:
+        released = c.root / "notebooks" / assignment
+        notebooks = sorted(p.name for p in released.glob("*.ipynb"))
+        source = c.root / "solutions" / assignment
+        c.submit("solution", assignment, {n: source / n for n in notebooks})
+        c.submit("untouched", assignment, {n: released / n for n in notebooks})
+    c.autograde("*")
+    return c
 
 
 def test_there_is_graded_work():
@@ -17,16 +34,12 @@ def test_there_is_graded_work():
 
 @pytest.mark.parametrize("assignment", GRADED)
 def test_solution_full_marks_release_zero(course, assignment):
-    c = course(assignment)
-    released = c.release(assignment)
+    released = course.root / "notebooks" / assignment
     notebooks = sorted(p.name for p in released.glob("*.ipynb"))
     assert notebooks, f"nothing released for {assignment}"
-    source = c.root / "solutions" / assignment
-    c.submit("solution", assignment, {n: source / n for n in notebooks})
-    c.submit("untouched", assignment, {n: released / n for n in notebooks})
-    c.autograde(assignment)
-    full = c.cell_scores(assignment, "solution")
-    zero = c.cell_scores(assignment, "untouched")
+    source = course.root / "solutions" / assignment
+    full = course.cell_scores(assignment, "solution")
+    zero = course.cell_scores(assignment, "untouched")
     expected = {}
     for n in notebooks:
         expected.update(autograded_cells(source / n))
@@ -38,11 +51,10 @@ def test_solution_full_marks_release_zero(course, assignment):
 
 def test_validate_hw0(course):
     """`nbgrader validate` passes on the solution and, with --invert, on the release (every test fails)."""
-    c = course("01_hw0_warmup")
-    released = c.release("01_hw0_warmup") / "01_hw0_warmup.ipynb"
-    ok, out = c.validate(c.root / "solutions" / "01_hw0_warmup" / "01_hw0_warmup.ipynb")
+    released = course.root / "notebooks" / "01_hw0_warmup" / "01_hw0_warmup.ipynb"
+    ok, out = course.validate(course.root / "solutions" / "01_hw0_warmup" / "01_hw0_warmup.ipynb")
     assert ok, out
-    ok, out = c.validate(released, invert=True)
+    ok, out = course.validate(released, invert=True)
     assert ok, out
-    ok, out = c.validate(released)
+    ok, out = course.validate(released)
     assert not ok, "the untouched release must not validate:\n" + out
