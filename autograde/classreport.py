@@ -65,10 +65,11 @@ def class_report(a: Assignment, results: list[Result], out: Path) -> tuple[Path,
     import matplotlib.ticker
 
     rates = pass_rates(a, results)
-    totals = [r.final for r in results]
+    totals = [r.final for r in results]  # autograded + hand points entered so far, after late penalties
+    top = a.auto_points + a.manual_points
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
-    ax1.hist(totals, bins=min(20, max(5, int(a.auto_points) + 1)), range=(0, a.auto_points), color="#4c72b0")
-    ax1.set_xlabel(f"autograded score (after late penalties), out of {a.auto_points:g}")
+    ax1.hist(totals, bins=min(20, max(5, int(top) + 1)), range=(0, top), color="#4c72b0")
+    ax1.set_xlabel(f"final grade (autograded + hand points so far, after late penalties), out of {top:g}")
     ax1.set_ylabel("students")
     ax1.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # whole students only
     ax1.set_title(f"{a.name}: {len(results)} submissions")
@@ -87,8 +88,8 @@ def class_report(a: Assignment, results: list[Result], out: Path) -> tuple[Path,
         "",
         f"![scores and pass rates]({png.name})",
         "",
-        f"{len(results)} submissions; mean {sum(totals) / max(len(totals), 1):.2f} / {a.auto_points:g} "
-        f"(autograded, after late penalties)",
+        f"{len(results)} submissions; mean final grade {sum(totals) / max(len(totals), 1):.2f} / {top:g} "
+        f"(autograded + hand points entered so far, after late penalties)",
         "",
         f"Formgrader's mean differs: it counts only the {len(results) - len([r for r in results if r.problem])} "
         f"submissions in its gradebook (not those that could not be graded), out of {a.auto_points:g} autograded + "

@@ -30,12 +30,15 @@ def _tests(source: dict) -> dict[str, str]:
     return {grade_id(c): cell_source(c) for c in source["cells"] if cell_kind(c) == "test"}
 
 
+FORMULA_CALL = re.compile(r"(?:_formula_only|\.formula_checks)\((\w+)[,)]")  # a test that runs a formula alone
+
+
 def _formula_cells(source: dict) -> dict[str, str]:
     """{solution cell: the formula function it defines} for the tests that run it with formula_only."""
     sol = solution_code(source)
     out = {}
     for src in _tests(source).values():
-        m = re.search(r"_formula_only\((\w+)\)", src)
+        m = FORMULA_CALL.search(src)
         if m:
             out[next(g for g, s in sol.items() if re.search(rf"^def {m.group(1)}\(", s, re.M))] = m.group(1)
     return out
@@ -62,7 +65,7 @@ def _visible_answers(source: dict) -> dict:
 
     ns = dict(defined, check_equal=check_equal) | {f: recording(f) for f in _formula_cells(source).values()}
     for src in _tests(source).values():
-        if "_formula_only(" in src:
+        if FORMULA_CALL.search(src):
             exec(src.split(HIDDEN_BEGIN)[0], ns)
     return table
 
@@ -232,7 +235,7 @@ def test_a_cheat_that_answers_nothing_earns_what_no_answer_earns(graded, cheat, 
     assert got.scores == empty.scores, (got.messages, empty.messages)
     assert empty.total < sum(pts.values())  # the unsolved cells cost points: the cheat would have gained them
     source = load(A)[0]
-    aimed = [g for g, src in _tests(source).items() if ("_formula_only(" in src) == (cheat == "formula_encoder")]
+    aimed = [g for g, src in _tests(source).items() if bool(FORMULA_CALL.search(src)) == (cheat == "formula_encoder")]
     for g in aimed if cheat == "formula_encoder" else ["layer_row_tests"]:
         # the cheat passes the visible part; the hidden one refuses what came back
         assert got.hidden[g] and "answer" in got.messages[g], (g, got.messages[g])
