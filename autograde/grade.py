@@ -36,7 +36,7 @@ from autograde import report
 from autograde.classreport import class_report, feedback_zips
 from autograde.collect import Submission, collect
 from autograde.final import final_grades, keep_policy
-from autograde.job import REPO, Assignment, build_job, nbgrader_env, prepare  # noqa: F401 (nbgrader_env: tests)
+from autograde.job import REPO, Assignment, nbgrader_env, prepare  # noqa: F401 (nbgrader_env: tests)
 from autograde.late import Late, parse_time
 from autograde.report import Result
 from autograde.roster import Roster, name_in_gradebook

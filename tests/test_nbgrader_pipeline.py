@@ -14,7 +14,7 @@ GRADED = graded_assignments()
 
 
 @pytest.fixture(scope="module")
-def course(tmp_path_factory):
+def graded_course(tmp_path_factory):
     """Every graded assignment released and autograded: the solution and the untouched release."""
     c = Course(tmp_path_factory.mktemp("pipeline") / "course", GRADED)
     c.nbgrader("generate_assignment", "*", "--force")
@@ -33,13 +33,13 @@ def test_there_is_graded_work():
 
 
 @pytest.mark.parametrize("assignment", GRADED)
-def test_solution_full_marks_release_zero(course, assignment):
-    released = course.root / "notebooks" / assignment
+def test_solution_full_marks_release_zero(graded_course, assignment):
+    released = graded_course.root / "notebooks" / assignment
     notebooks = sorted(p.name for p in released.glob("*.ipynb"))
     assert notebooks, f"nothing released for {assignment}"
-    source = course.root / "solutions" / assignment
-    full = course.cell_scores(assignment, "solution")
-    zero = course.cell_scores(assignment, "untouched")
+    source = graded_course.root / "solutions" / assignment
+    full = graded_course.cell_scores(assignment, "solution")
+    zero = graded_course.cell_scores(assignment, "untouched")
     expected = {}
     for n in notebooks:
         expected.update(autograded_cells(source / n))
@@ -49,12 +49,12 @@ def test_solution_full_marks_release_zero(course, assignment):
         assert zero[grade_id][0] == 0, f"untouched release: {grade_id} scored {zero[grade_id][0]}, expected 0"
 
 
-def test_validate_hw0(course):
+def test_validate_hw0(graded_course):
     """`nbgrader validate` passes on the solution and, with --invert, on the release (every test fails)."""
-    released = course.root / "notebooks" / "01_hw0_warmup" / "01_hw0_warmup.ipynb"
-    ok, out = course.validate(course.root / "solutions" / "01_hw0_warmup" / "01_hw0_warmup.ipynb")
+    released = graded_course.root / "notebooks" / "01_hw0_warmup" / "01_hw0_warmup.ipynb"
+    ok, out = graded_course.validate(graded_course.root / "solutions" / "01_hw0_warmup" / "01_hw0_warmup.ipynb")
     assert ok, out
-    ok, out = course.validate(released, invert=True)
+    ok, out = graded_course.validate(released, invert=True)
     assert ok, out
-    ok, out = course.validate(released)
+    ok, out = graded_course.validate(released)
     assert not ok, "the untouched release must not validate:\n" + out
