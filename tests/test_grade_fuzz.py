@@ -107,17 +107,8 @@ def test_fuzzed_batch_finishes_and_honest_scores_hold(tmp_path):
     rng = random.Random(1234)
     subs = tmp_path / "subs"
     subs.mkdir()
-    honest = {
-        f"honest{i}": nb
-        for i, nb in enumerate(
-            [
-                filled(source, release),
-                filled(source, release, {"relu_impl"}),
-                release,
-                filled(source, release, {"softmax_impl", "sigmoid_impl"}),
-            ]
-        )
-    }
+    solved = [None, {"relu_impl"}, set(), {"softmax_impl", "sigmoid_impl"}]  # None: all; set(): the release
+    honest = {f"honest{i}": filled(source, release, s) for i, s in enumerate(solved)}
     for name, nb in honest.items():
         (subs / f"{name}.ipynb").write_text(json.dumps(nb))
     names = set(honest)
@@ -132,7 +123,6 @@ def test_fuzzed_batch_finishes_and_honest_scores_hold(tmp_path):
         else:
             (subs / f"{name}.zip").write_bytes(_zip(json.dumps(_mutate_notebook(base, rng)).encode(), rng))
         names.add(name)
-    solved = [None, {"relu_impl"}, set(), {"softmax_impl", "sigmoid_impl"}]  # as filled above
     cells = {grade_id(c) for c in source["cells"] if cell_kind(c) == "solution"}
     deserve = {f"honest{i}": deserved(source, cells - s if s is not None else set()) for i, s in enumerate(solved)}
     results = G.grade(A, subs, out=tmp_path / "out", workers=2, quiet=True, limits={"cell": 10, "notebook": 60})
