@@ -50,3 +50,23 @@ def test_installed_versions_match_pins():
 
     assert torch.__version__.split("+")[0] == "2.14.1"
     assert torchvision.__version__.split("+")[0] == "0.29.1"
+
+
+def test_installed_packages_satisfy_requirements():
+    """Every line of requirements.txt holds in this environment (jsonschema below 4.25 among them: no
+    rfc3987-syntax, whose import costs every nbgrader, alembic and Jupyter process 2 s)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from packaging.requirements import Requirement
+
+    wrong = []
+    for line in _requirement_lines((REPO / "requirements.txt").read_text().splitlines()):
+        req = Requirement(line)
+        try:
+            have = version(req.name)
+        except PackageNotFoundError:
+            wrong.append(f"{req.name}: not installed")
+            continue
+        if not req.specifier.contains(have.split("+")[0], prereleases=True):
+            wrong.append(f"{req.name} {have} (wanted {req.specifier})")
+    assert not wrong, "run make install: " + "; ".join(wrong)
