@@ -11,6 +11,8 @@ deleted test cells are put back after the nearest earlier graded cell, edited on
 from __future__ import annotations
 
 import ast
+import copy
+import hashlib
 import json
 import shutil
 import subprocess
@@ -58,14 +60,52 @@ class Assignment:
         return sum(c.points for c in self.cells.values() if c.kind == "written")
 
 
+# (assignment, digest of its solution folder and nbgrader's config) -> (Assignment, the new sqlite
+# gradebook generate_assignment left): a process that grades the same assignment into another new
+# gradebook (a test run, a Dask worker) copies that file instead of running nbgrader again.
+_prepared: dict[tuple[str, str], tuple[Assignment, bytes]] = {}
+_IGNORE = (".ipynb_checkpoints", "__pycache__", "checkpoints", "data")
+
+
+def _new_sqlite(db_url: str) -> Path | None:
+    """The file of a ``sqlite:////absolute/path`` gradebook that does not exist yet, else None."""
+    path = Path(db_url.removeprefix("sqlite:///")) if db_url.startswith("sqlite:///") else None
+    return path if path is not None and path.is_absolute() and not path.exists() else None
+
+
+def _solution_digest(folder: Path) -> str:
+    """A digest of what ``generate_assignment`` reads: the solution folder and the course's nbgrader config."""
+    h = hashlib.sha256()
+    files = [p for p in sorted(folder.rglob("*")) if p.is_file() and not set(p.relative_to(folder).parts) & set(_IGNORE)]
+    for p in [*files, REPO / "nbgrader_config.py", REPO / "autograde" / "nbgrader_config.py"]:
+        h.update(str(p).encode() + b"\0" + p.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
 def prepare(name: str, db_url: str, solutions: Path = REPO / "solutions") -> Assignment:
-    """Run ``nbgrader generate_assignment`` (fills the gradebook at ``db_url``) in a scratch course."""
+    """Run ``nbgrader generate_assignment`` (fills the gradebook at ``db_url``) in a scratch course.
+
+    Into a new sqlite gradebook, the second time in a process for the same solution and config, the
+    file nbgrader wrote the first time is copied (what nbgrader would write again, but its times)."""
+    key = (name, _solution_digest(solutions / name))
+    fresh = _new_sqlite(db_url)
+    if fresh is not None and key in _prepared:
+        a, db = _prepared[key]
+        fresh.write_bytes(db)
+        return copy.deepcopy(a)
+    a = _generate(name, db_url, solutions)
+    if fresh is not None and fresh.is_file():
+        _prepared[key] = (copy.deepcopy(a), fresh.read_bytes())
+    return a
+
+
+def _generate(name: str, db_url: str, solutions: Path) -> Assignment:
     with tempfile.TemporaryDirectory(prefix="course-grade-") as tmp:
         root = Path(tmp)
         shutil.copytree(
             solutions / name,
             root / "solutions" / name,
-            ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", "checkpoints", "data"),
+            ignore=shutil.ignore_patterns(*_IGNORE),
         )
         (root / "autograde").mkdir()
         cmd = [
