@@ -76,7 +76,7 @@ def _new_sqlite(db_url: str) -> Path | None:
 def _solution_digest(folder: Path) -> str:
     """A digest of what ``generate_assignment`` reads: the solution folder and the course's nbgrader config."""
     h = hashlib.sha256()
-    files = [p for p in sorted(folder.rglob("*")) if p.is_file() and not set(p.relative_to(folder).parts) & set(_IGNORE)]
+    files = [p for p in sorted(folder.rglob("*")) if p.is_file() and not set(p.relative_to(folder).parts) & {*_IGNORE}]
     for p in [*files, REPO / "nbgrader_config.py", REPO / "autograde" / "nbgrader_config.py"]:
         h.update(str(p).encode() + b"\0" + p.read_bytes() + b"\0")
     return h.hexdigest()
