@@ -17,7 +17,7 @@ PORT     ?= 8888
 HEADLESS ?=
 LAB_ARGS ?=
 LAB_DIR  ?= notebooks
-JOBS     ?= 2
+JOBS     ?= 3
 TEST_THREADS ?= 1
 PYTEST_ARGS ?=
 
@@ -74,7 +74,8 @@ postgresql:
 	$(call apt_install,pg_ctlcluster,postgresql,the PostgreSQL gradebook test will be skipped)
 
 # JOBS pytest workers share the cores; one torch thread each (more threads per worker oversubscribe
-# the cores, and the small convolutions of quick mode then run several times slower).
+# the cores, and the small convolutions of quick mode then run several times slower). Three on two
+# cores: a third of a worker's time is spent waiting on a server, a kernel or a sandbox starting.
 test: $(STAMP) lint chromium bubblewrap postgresql
 	COURSE_QUICK=1 MPLBACKEND=Agg OMP_NUM_THREADS=$(TEST_THREADS) $(PY) -m pytest -n $(JOBS) --dist loadfile $(PYTEST_ARGS)
 

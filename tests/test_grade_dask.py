@@ -1,9 +1,9 @@
 """`make grade --scheduler ...`: grading fanned out to Dask workers, with real processes.
 
 The test starts a real ``dask scheduler`` and two ``dask worker`` processes (one thread each, no
-nanny) on this machine, grades 16 HW1 submissions (four of them broken) through them into a
+nanny) on this machine, grades 10 HW1 submissions (four of them broken) through them into a
 private PostgreSQL server (``test_grade_postgres.py``'s), kills one worker (SIGKILL to its process group)
-while it grades, after 5 students were written, and checks that the gradebook, read with
+while it grades, after 4 students were written, and checks that the gradebook, read with
 nbgrader's ``Gradebook``, equals a local run's into SQLite, student by student and test by test,
 with every student written exactly once. The cluster speaks TLS only, with certificates of its own CA
 (``autograde.clustercerts``): the fast tests attack it as an outsider who knows its address (a plain
@@ -39,8 +39,8 @@ from autograde.mock_submissions import batch, filled, load
 from test_grade_postgres import pg_url  # noqa: F401 -- the private PostgreSQL server
 
 A = "04_hw1_layer_sizes"
-N = 16
-KILL_AFTER = 5
+N = 10
+KILL_AFTER = 4
 LIMITS = {"cell": 60, "notebook": 300}
 
 
