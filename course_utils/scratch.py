@@ -50,6 +50,8 @@ from course_utils.scratchflow import (
     _norm,
     _token_number,
 )
+from course_utils.scratchreal import MISSING, inspectable, resolve
+from course_utils.scratchtime import TestTime
 
 __all__ = ["MAX_DEPTH", "MAX_PATHS", "MAX_ROUNDS", "MODULES", "Ban", "dynamic_code", "violations"]
 
@@ -127,9 +129,17 @@ class Ban:
             raise TypeError("banned must be a non-empty list of dotted names, e.g. ['torch.relu']")
         self.paths = [_norm(b) for b in banned]
         self.names = {p.rsplit(".", 1)[-1] for p in self.paths}
+        # the objects themselves: ``torch.nn.modules.upsampling.F.interpolate`` is ``torch.nn.functional.interpolate``
+        self.objects = {id(o): b for b in self.paths if (o := resolve(b)) is not MISSING and inspectable(o)}
+        self._seen: dict[str, str | None] = {}
 
     def path(self, p: str) -> str | None:
         """The banned name that path ``p`` may denote, or None."""
+        if p not in self._seen:
+            self._seen[p] = self._path(p)
+        return self._seen[p]
+
+    def _path(self, p: str) -> str | None:
         if p.startswith("?"):
             return f"{p[1:].split('(')[0]}, from a module the grader cannot check"
         base, cut = (p[:-1], True) if p.endswith("…") else (p, False)
@@ -138,6 +148,12 @@ class Ban:
                 return b
             if base.startswith("~") and base[1:].split("(")[0].split(".")[0] == b:
                 return b
+        if base[:1] not in "<~?":  # a library path: does it, or a module or class on its way, name a banned object?
+            segs = base.split("(")[0].split(".")
+            for i in range(1, len(segs) + 1):
+                o = resolve(".".join(segs[:i]))
+                if o is not MISSING and id(o) in self.objects:
+                    return self.objects[id(o)]
         return None
 
     def name(self, s: str) -> str | None:
@@ -148,8 +164,9 @@ class Ban:
         return None
 
 
-def _uses(flow: Flow, ban: Ban, graded: str) -> list[str]:
-    """Where what ``graded`` reaches may use a banned name (module docstring, 3 and 4)."""
+def _uses(flow: Flow, at_test: Flow, ban: Ban, graded: str) -> list[str]:
+    """Where what ``graded`` reaches may use a banned name (module docstring, 3 and 4); ``at_test``: the
+    values its code works on when a test calls it (:class:`course_utils.scratchtime.TestTime`)."""
     out: list[str] = []
     values = flow.env.get(graded, set())
     for p in sorted(values):
@@ -167,6 +184,8 @@ def _uses(flow: Flow, ban: Ban, graded: str) -> list[str]:
         node, cell = flow.nodes[k]
         for n in ast.walk(node):
             b = None
+            if isinstance(getattr(n, "ctx", None), ast.Store):
+                continue  # a store uses nothing: what it stores is checked where it is read, and as a value
             if isinstance(n, ast.Attribute) and n.attr in ban.names:
                 b = ban.name(n.attr)
             elif isinstance(n, ast.Constant) and isinstance(n.value, str):
@@ -176,8 +195,8 @@ def _uses(flow: Flow, ban: Ban, graded: str) -> list[str]:
             elif isinstance(n, ast.ImportFrom):
                 b = next((ban.path(f"{n.module}.{a.name}") for a in n.names if ban.path(f"{n.module}.{a.name}")), None)
             if b is None and isinstance(n, (ast.Name, ast.Attribute, ast.Call, ast.Subscript)):
-                paths = flow.denote(n)
-                b = next((ban.path(p) for p in sorted(paths) if ban.path(p)), None)
+                paths = at_test.denote(n)
+                b = next((b for p in sorted(paths) if (b := ban.path(p))), None)
                 todo += [_token_number(p) for p in paths if p.startswith("<")]
             key = (b, cell.number, getattr(n, "lineno", 0))
             if b and key not in seen:
@@ -208,5 +227,9 @@ def violations(cells: list[str], graded: str | list[str], banned: list[str]) -> 
     for name in names:
         if name not in flow.bound:
             continue
-        out += [f"{name} uses {u}" for u in _uses(flow, ban, name)]
+        try:
+            at_test = TestTime(flow, name)
+        except (Undecidable, RecursionError) as e:
+            return [f"the grader cannot follow this notebook's code ({e}): write it plainly"]
+        out += [f"{name} uses {u}" for u in _uses(flow, at_test, ban, name)]
     return out

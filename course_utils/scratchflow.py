@@ -17,46 +17,27 @@ Example:
 from __future__ import annotations
 
 import ast
-import unicodedata
 
-from course_utils.scratchreal import extend as real_extend
+from course_utils.scratchalias import Aliases
+from course_utils.scratchbase import (  # noqa: F401 (the names scratch and scratchtime use)
+    _FUNCS,
+    DANGEROUS,
+    MAX_DEPTH,
+    MAX_PATHS,
+    MAX_ROUNDS,
+    MODULES,
+    MUTATORS,
+    NAMED_CALLS,
+    Undecidable,
+    _args,
+    _extend,
+    _is_method,
+    _named_call,
+    _norm,
+    _token_number,
+)
+from course_utils.scratchcalls import Calls
 from course_utils.scratchscope import scope_keys
-
-MAX_ROUNDS = 60  # rounds of the flow analysis before it gives up (and fails)
-MAX_PATHS = 4000  # dotted paths one name may have before the analysis gives up (and fails)
-MAX_DEPTH = 12  # segments of one dotted path
-
-# Top-level modules a graded notebook may import (all imported before any student cell when grading,
-# so no file of the submission can stand in for them).
-MODULES = {
-    "torch", "torchvision", "numpy", "math", "cmath", "matplotlib", "course_utils", "collections", "functools",
-    "itertools", "time", "typing", "dataclasses", "contextlib", "random", "copy", "IPython", "tqdm", "torchinfo",
-    "PIL", "statistics", "fractions", "numbers", "enum", "abc", "warnings", "re", "json", "os", "pathlib", "sys",
-    "__future__", "operator", "string", "textwrap",
-}  # fmt: skip
-# Modules that reach objects by name, read frames or run code from data: any use of them is dynamic.
-DANGEROUS = {
-    "inspect", "gc", "ctypes", "importlib", "builtins", "pickle", "marshal", "types", "code", "codeop", "runpy",
-    "pydoc", "pkgutil", "timeit", "doctest", "pdb", "cProfile", "profile", "trace", "copyreg", "shelve", "dill",
-    "cloudpickle", "joblib", "dis", "symtable", "ast", "sysconfig", "site", "zipimport", "imp", "threading",
-    "multiprocessing", "subprocess", "unittest", "typing_extensions", "annotationlib",
-}  # fmt: skip
-NAMED_CALLS = {"getattr", "setattr", "hasattr", "delattr"}  # fine with a constant name (read as an attribute)
-# calls that put their later arguments into their first (``setattr(o, "f", torch.relu)``, ``heapq.heappush``)
-MUTATORS = {
-    "setattr", "update_wrapper", "wraps", "setitem", "iadd", "heappush", "heappushpop", "heapreplace", "insort",
-    "insort_left", "insort_right", "append", "extend", "insert", "update", "setdefault", "add", "appendleft",
-    "extendleft", "add_module", "register_module", "register_buffer", "register_parameter", "copy_", "set_",
-    "put", "push", "__setitem__",
-}  # fmt: skip
-
-
-class Undecidable(Exception):
-    """The analysis could not finish (a chain too long): the graded function fails."""
-
-
-def _norm(s: str) -> str:
-    return unicodedata.normalize("NFKC", s)
 
 
 def _is_magic(node: ast.AST) -> bool:
@@ -110,7 +91,7 @@ class Cell:
 
 
 # ------------------------------------------------------------------------------------ the flows
-class Flow:
+class Flow(Aliases, Calls):
     """Name -> the dotted paths it may denote, over every binding of every cell (module docstring, 2)."""
 
     def __init__(self, cells: list[Cell]):
@@ -118,9 +99,14 @@ class Flow:
         self.env: dict[str, set[str]] = {}
         self.attrs: dict[str, set[str]] = {}
         self.ret: dict[int, set[str]] = {}
+        self.parent: dict[str, str] = {}  # the classes of aliases (course_utils.scratchalias)
+        self.joined: set[str] = set()  # holders joined with another
+        self.contents: dict[str, set[str]] = {}  # a class -> what may have been stored into its objects
         self.nodes: dict[int, tuple[ast.AST, Cell]] = {}  # token number -> def, class or lambda
         self.token: dict[int, str] = {}  # id(node) -> "<def:k>" or "<class:k>"
-        self.params: dict[int, list[str]] = {}
+        self.params: dict[int, list[str]] = {}  # every parameter (for a call the analysis cannot bind)
+        self.method_of: dict[int, ast.ClassDef] = {}  # id(def) -> the class whose body holds it
+        self.super_self: dict[int, str] = {}  # id(super() call) -> the method's first parameter
         self.facts: list[tuple] = []
         self.raised: list[ast.AST] = []
         self.bound: set[str] = set()
@@ -137,7 +123,17 @@ class Flow:
         tok = f"<{'class' if isinstance(node, ast.ClassDef) else 'def'}:{k}>"
         self.token[id(node)] = tok
         inner = [node] if not isinstance(node, ast.ClassDef) else [n for n in ast.walk(node) if isinstance(n, _FUNCS)]
-        self.params[k] = [self.keys[id(a)] for f in inner for a in _args(f)]
+        # calling a class passes its arguments to its methods, never as their ``self``: the new object
+        selves = {id(_args(f)[0]) for f in node.body if _is_method(f)} if isinstance(node, ast.ClassDef) else set()
+        self.params[k] = [self.keys[id(a)] for f in inner for a in _args(f) if id(a) not in selves]
+        if isinstance(node, ast.ClassDef):
+            for f in node.body:
+                if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    self.method_of[id(f)] = node
+                    first = (f.args.posonlyargs or f.args.args)[:1]
+                    for n in ast.walk(f) if first else ():  # super() in a method: its object
+                        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "super":
+                            self.super_self[id(n)] = self.keys[id(first[0])]
         return tok
 
     def _collect(self, cell: Cell) -> None:
@@ -173,7 +169,7 @@ class Flow:
                 self.facts.append(("attr", base.attr, value))
             base = base.func if isinstance(base, ast.Call) else base.value
         if isinstance(base, ast.Name):
-            self.facts.append(("env", self.key(base), value))
+            self.facts.append(("stored", self.key(base), value))
 
     def _facts_of(self, node: ast.AST) -> None:
         if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)) and node.value is not None:
@@ -246,17 +242,21 @@ class Flow:
             return set()
         if isinstance(e, ast.Name):
             if self.key(e) in self.bound:
-                return self.env.get(self.key(e), set())
+                return self.env.get(self.key(e), set()) | self.held(self.key(e))
             return {f"~{e.id}"}  # a builtin
         if isinstance(e, ast.Attribute):
             grown = {_extend(p, "." + e.attr) for p in self.denote(e.value)}
-            return {p for p in grown if p is not None} | self.attrs.get(e.attr, set())
+            return {p for p in grown if p is not None} | self.attrs.get(e.attr, set()) | self.held("attr:" + e.attr)
         if isinstance(e, ast.Call):
             named = _named_call(e)
             if named is not None and named[0] in ("getattr", "hasattr"):
                 return self.denote(ast.Attribute(e.args[0], named[1], ast.Load())) | self._all(e.args[2:])
+            callee = self.denote(e.func)
+            if callee and all(p.startswith("<def:") and p.endswith(">") for p in callee):
+                # only the student's own functions: the call's value is what they return
+                return set().union(*(self.ret.get(int(p[5:-1]), set()) for p in callee))
             out = self._all([e.func, *e.args, *(k.value for k in e.keywords)])
-            for p in self.denote(e.func):
+            for p in callee:
                 out.add(_extend(p, "()"))
                 if p.startswith("<def:") and p.endswith(">"):
                     out |= self.ret.get(int(p[5:-1]), set())
@@ -300,11 +300,13 @@ class Flow:
             changed = False
             for f in self.facts:
                 if f[0] == "env":
-                    changed |= self._add(self.env, f[1], self._value(f[2]))
+                    changed |= self._add(self.env, f[1], self._value(f[2])) | self.alias(f[1], f[2])
                 elif f[0] == "attr":
-                    changed |= self._add(self.attrs, f[1], self._value(f[2]))
+                    changed |= self._add(self.attrs, f[1], self._value(f[2])) | self.alias("attr:" + f[1], f[2])
                 elif f[0] == "ret":
-                    changed |= self._add(self.ret, f[1], self._value(f[2]))
+                    changed |= self._add(self.ret, f[1], self._value(f[2])) | self.alias(f"ret:{f[1]}", f[2])
+                elif f[0] == "stored":
+                    changed |= self.put(f[1], self._value(f[2])) | self.alias(f[1], f[2])
                 elif f[0] == "raised":
                     changed |= self._add(self.env, f[1], self._all(self.raised))
                 else:
@@ -312,97 +314,3 @@ class Flow:
             if not changed:
                 return
         raise Undecidable(f"the notebook's bindings did not settle in {MAX_ROUNDS} rounds")
-
-    def _call(self, call: ast.Call) -> bool:
-        """A call's flows: arguments into the student's parameters; into its receiver; into arguments."""
-        args = [*call.args, *(k.value for k in call.keywords)]
-        given = self._all(args)
-        changed = False
-        callee = self.denote(call.func)
-        student = [p for p in callee if p.startswith("<")]
-        for p in student:
-            for name in self.params.get(_token_number(p), []):
-                changed |= self._add(self.env, name, given)
-        name = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", "")
-        receiver = self.denote(call.func.value) if isinstance(call.func, ast.Attribute) else set()
-        # x.append(v), obj.keep(v): into x; torch.exp(v) (a module's function) and t.sum(v) keep nothing
-        if isinstance(call.func, ast.Attribute) and (name in MUTATORS or not _only_library(receiver)):
-            for t in map(self.key, _roots(call.func.value)):
-                changed |= self._add(self.env, t, given)
-            for a in _attrs(call.func.value):
-                changed |= self._add(self.attrs, a, given)
-        named = _named_call(call)
-        if named is not None and named[0] == "setattr" and len(call.args) > 2:
-            changed |= self._add(self.attrs, named[1], self.denote(call.args[2]))
-        if student or (name in MUTATORS and not receiver) or not callee:
-            back = set()  # what the student's function stores into its parameters comes back to the caller's
-            for p in student:
-                for pname in self.params.get(_token_number(p), []):
-                    back |= self.env.get(pname, set())
-            for a in args:
-                for t in map(self.key, _roots(a)):
-                    changed |= self._add(self.env, t, given | back)
-                for at in _attrs(a):
-                    changed |= self._add(self.attrs, at, given | back)
-        return changed
-
-
-_FUNCS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
-
-
-def _args(f: ast.AST) -> list[ast.arg]:
-    a = f.args
-    return [*a.posonlyargs, *a.args, *a.kwonlyargs, *([a.vararg] if a.vararg else []), *([a.kwarg] if a.kwarg else [])]
-
-
-def _roots(e: ast.AST) -> list[ast.Name]:
-    while isinstance(e, (ast.Attribute, ast.Subscript, ast.Starred)):
-        e = e.value
-    return [e] if isinstance(e, ast.Name) else []
-
-
-def _attrs(e: ast.AST) -> list[str]:
-    out = []
-    while isinstance(e, (ast.Attribute, ast.Subscript, ast.Starred)):
-        if isinstance(e, ast.Attribute):
-            out.append(e.attr)
-        e = e.value
-    return out
-
-
-def _named_call(e: ast.Call) -> tuple[str, str] | None:
-    """("getattr", "relu") for ``getattr(x, "relu")``; None for other calls."""
-    if (
-        isinstance(e.func, ast.Name)
-        and e.func.id in NAMED_CALLS
-        and len(e.args) >= 2
-        and isinstance(e.args[1], ast.Constant)
-        and isinstance(e.args[1].value, str)
-    ):
-        return e.func.id, e.args[1].value
-    return None
-
-
-def _only_library(paths: set[str]) -> bool:
-    """Every path is a library's module, function or class, or a library object (a tensor)."""
-    return bool(paths) and not any(p.startswith("<") for p in paths)
-
-
-def _token_number(p: str) -> int:
-    """3 for "<def:3>", "<class:3>()" or "<def:3>.x"."""
-    return int(p[1:].split(":")[1].split(">")[0])
-
-
-def _segments(p: str) -> int:
-    return p.count(".") + p.count("(")
-
-
-def _extend(p: str, tail: str) -> str | None:
-    """``p`` followed by ``tail`` (".relu" or "()"). Only a library's dotted names grow; a call's value,
-    a builtin and the student's objects are cut short ("torch.zeros()…"): whether such a value is
-    banned is decided by what was called, and what its attributes hold is in the attribute table."""
-    if p.endswith("…"):
-        return p
-    if _segments(p) >= MAX_DEPTH or "(" in p or p[:1] in "<~":
-        return p + "…"  # what the student's objects, builtins and call values hold is in the attribute table
-    return real_extend(p, tail) if tail.startswith(".") else p + tail

@@ -22,37 +22,37 @@ import functools
 import importlib
 import inspect
 
-_MISSING = object()
+MISSING = object()
 
 
 @functools.lru_cache(maxsize=65536)
-def _resolve(path: str) -> object:
-    """The object ``path`` names, or _MISSING."""
+def resolve(path: str) -> object:
+    """The object ``path`` names, or MISSING."""
     head, *rest = path.split(".")
     try:
         obj = importlib.import_module(head)
     except Exception:
-        return _MISSING
+        return MISSING
     done = head
     for seg in rest:
         done = f"{done}.{seg}"
         if not (inspect.ismodule(obj) or inspect.isclass(obj) or inspect.isroutine(obj)):
-            return _MISSING
+            return MISSING
         try:
             obj = inspect.getattr_static(obj, seg) if inspect.isclass(obj) else getattr(obj, seg)
         except AttributeError:
             if not inspect.ismodule(obj):
-                return _MISSING
+                return MISSING
             try:
                 obj = importlib.import_module(done)
             except Exception:
-                return _MISSING
+                return MISSING
         except Exception:
-            return _MISSING
+            return MISSING
     return obj
 
 
-def _inspectable(obj: object) -> bool:
+def inspectable(obj: object) -> bool:
     return inspect.ismodule(obj) or inspect.isclass(obj) or inspect.isroutine(obj)
 
 
@@ -64,10 +64,10 @@ def extend(p: str, tail: str) -> str:
         >>> extend("torch", ".relu")
         'torch.relu'
     """
-    obj = _resolve(p)
-    if obj is _MISSING or not _inspectable(obj):
+    obj = resolve(p)
+    if obj is MISSING or not inspectable(obj):
         return p + "…"  # unknown (a module outside the libraries, a value): anything under it
-    if _resolve(p + tail) is _MISSING:
+    if resolve(p + tail) is MISSING:
         if inspect.isclass(obj) and not any("__getattr__" in vars(c) for c in obj.__mro__[:-1]):
             return p
         if inspect.ismodule(obj) and "__getattr__" not in vars(obj):

@@ -112,8 +112,77 @@ CHEATS = {
     "returned by a helper": "def _pick():\n    return torch.relu\nrelu = _pick()\n",
     "passed through a helper": "def _id(f):\n    return f\nrelu = _id(torch.clamp)\n",
     "argument of the graded function": (
-        "def relu(x, _f=[]):\n    return _f[0](x) if _f else x\n",
+        "def relu(x, _f=[]):\n    if callable(x):\n        _f.append(x)\n        return x\n    return _f[0](x)\n",
         ["relu(torch.relu)"],
+    ),
+    # aliases: a store through one name is seen through the others
+    "alias of a list": ("_fs = []\ndef relu(x):\n    return _fs[0](x)\n", ["_g = _fs\n_g.append(torch.relu)"]),
+    "list inside a list": (
+        "_fs = [[]]\ndef relu(x):\n    return _fs[0][0](x)\n",
+        ["_inner = _fs[0]\n_inner.append(torch.relu)"],
+    ),
+    "dict of lists": (
+        "_fs = []\ndef relu(x):\n    return _fs[0](x)\n",
+        ["_d = {'k': _fs}\n_d['k'].append(torch.relu)"],
+    ),
+    "bound method in a name": (
+        "_fs = []\ndef relu(x):\n    return _fs[0](x)\n",
+        ["_put = _fs.append\n_put(torch.relu)"],
+    ),
+    "unbound method": ("_fs = []\ndef relu(x):\n    return _fs[0](x)\n", ["_put = list.append\n_put(_fs, torch.relu)"]),
+    "operator.setitem in a name": (
+        "_d = {}\ndef relu(x):\n    return _d['r'](x)\n",
+        ["import operator\n_s = operator.setitem\n_s(_d, 'r', torch.relu)"],
+    ),
+    "helper stores into its argument": (
+        "_fs = []\ndef relu(x):\n    return _fs[0](x)\n",
+        ["def _put(a, b):\n    c = a\n    c.append(b)\n_put(_fs, torch.relu)"],
+    ),
+    "helper returns its argument": (
+        "_fs = []\ndef relu(x):\n    return _fs[0](x)\n",
+        ["def _same(a):\n    return a\n_same(_fs).append(torch.relu)"],
+    ),
+    "constructor keeps it": "class _Box:\n    def __init__(self, f):\n        self.f = f\n_b = _Box(torch.relu)\ndef relu(x):\n    return _b.f(x)\n",
+    "constructor stores into an argument": (
+        "_fs = []\ndef relu(x):\n    return _fs[0](x)\n",
+        ["class _K:\n    def __init__(self, l, f):\n        l.append(f)\n_K(_fs, torch.relu)"],
+    ),
+    "staticmethod stores": (
+        "_fs = []\ndef relu(x):\n    return _fs[0](x)\n",
+        ["class _K:\n    @staticmethod\n    def put(l, f):\n        l.append(f)\n_K.put(_fs, torch.relu)"],
+    ),
+    "explicit __init__ of a list subclass": (
+        "_fs = []\ndef relu(x):\n    return _fs[0](x)\n",
+        ["class _K(list):\n    def __init__(self, f):\n        self.append(f)\n_K.__init__(_fs, torch.relu)"],
+    ),
+    "method stores on its object": (
+        "class _B:\n    def keep(self, f):\n        self.items = [f]\n_b = _B()\ndef relu(x):\n    return _b.items[0](x)\n",
+        ["_b.keep(torch.relu)"],
+    ),
+    "__call__ stores on its object": (
+        "class _B(list):\n    def __call__(self, f):\n        self.append(f)\n_b = _B()\ndef relu(x):\n    return _b[0](x)\n",
+        ["_b(torch.relu)"],
+    ),
+    "list subclass built with it": "class _L(list):\n    pass\n_l = _L([torch.relu])\ndef relu(x):\n    return _l[0](x)\n",
+    "super().__init__ keeps it": (
+        "class _L(list):\n    def __init__(self, f):\n        super().__init__([f])\n_l = _L(torch.relu)\n"
+        "def relu(x):\n    return _l[0](x)\n"
+    ),
+    "partial of append": (
+        "_fs = []\ndef relu(x):\n    return _fs[0](x)\n",
+        ["import functools\n_p = functools.partial(list.append, _fs)\n_p(torch.relu)"],
+    ),
+    # what a graded function's own parameters held at notebook time, when it still holds it at test time
+    "closure made at notebook time": "def _make(f):\n    def relu(x):\n        return f(x)\n    return relu\nrelu = _make(torch.relu)\n",
+    "generator made at notebook time": (
+        "def _gen(f):\n    while True:\n        yield f\n_g = _gen(torch.relu)\ndef relu(x):\n    return next(_g)(x)\n"
+    ),
+    "default captured by a nested function": (
+        "def _make(f):\n    def inner(x, g=f):\n        return g(x)\n    return inner\nrelu = _make(torch.relu)\n"
+    ),
+    "alias of a library's F": (
+        "def relu(x):\n    return _g(x, 0.0, 0.0)\n",
+        ["from torch.nn.modules.activation import F as _G\n_g = _G.threshold"],
     ),
     "type of an instance": "_k = type(torch.nn.ReLU())\ndef relu(x):\n    return _k()(x)\n",
 }
@@ -201,6 +270,18 @@ def test_each_graded_notebook_lists_its_rules(assignment):
             for n in calls:
                 scratch.Ban(ast.literal_eval(n.keywords[0].value))  # a well-formed list
     assert got == RULES[assignment]
+
+
+def test_what_other_cells_pass_to_the_graded_code_does_not_count():
+    """A test calls the graded function with its own arguments: what other cells passed it does not count."""
+    helper = "def _double(x):\n    return x + x\n"
+    graded = helper + "def relu(x):\n    return torch.where(_double(x) > 0, x, torch.zeros_like(x))\n"
+    assert verdict(graded, ["_double(torch.relu)", "relu(torch.relu)", "_double(x=torch.clamp)"]) == []
+    klass = "class relu:\n    def __init__(self, act=None):\n        self.act = act\n    def __call__(self, x):\n        return x * (x > 0)\n"
+    assert verdict(klass, ["relu(torch.relu)"]) == []
+    # what they stored stays seen
+    keeps = "class relu:\n    def __init__(self, act=None):\n        self.act = act\n    def __call__(self, x):\n        return self.act(x)\n"
+    assert verdict(keeps, ["relu(torch.relu)"]), "an attribute set at notebook time"
 
 
 def test_locals_of_one_function_do_not_reach_another():
