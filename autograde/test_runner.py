@@ -14,8 +14,8 @@ state is shared between students. In the child:
   values or further stand-ins;
 * ``inspect.getsource`` of a stand-in is the notebook's text with what it reaches (``reach.py``),
   and of a stand-in's method (``BasicBlock.__init__``) the student's method, never this runner's;
-* ``course_utils.checks.from_scratch(f, banned)`` judges the submission's cells before the test
-  (``course_utils.scratch``), here;
+* ``course_utils.checks.from_scratch(f, banned)`` judges all the submission's code cells
+  (``course_utils.scratch``; one analysis per submission, whatever the number of rules), here;
 * ``course_utils.checks.formula_only(f)`` runs ``f`` in a separate torch-free process;
 * ``course_utils.checks.call_many(f, calls)`` sends all the calls in one message;
 * ``course_utils.checks.student_side(f)`` runs a library function (``torchvision``'s ``ResNet``)
@@ -186,8 +186,7 @@ def run_student(begin: dict, conn: Conn) -> None:
         scratch.Ban(banned)
         if type(fn) is not Remote or not fn._path:
             raise AssertionError("from_scratch checks an object of the notebook, by its name")
-        before = [src for k, src in cells if k < state["k"]]
-        checks.fail(scratch.violations(before, fn._path[0], banned), fn._path[0])
+        checks.fail(scratch.violations([src for _, src in cells], fn._path[0], banned), fn._path[0])
 
     def formula_only(fn):
         if type(fn) is not Remote or not fn._path or len(fn._path) != 1:

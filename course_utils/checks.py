@@ -150,7 +150,7 @@ def from_scratch(fn, banned: list[str]) -> None:
     dynamic code anywhere in the notebook (``exec``, ``globals()`` ...) fails too. In a notebook
     the cells are IPython's input history (``In``: the cells run so far, each run; cells holding
     hidden tests are the instructor's and are skipped); under the autograder, the submission's
-    cells before the test, in the trusted process. Outside IPython there is no notebook and
+    code cells, in the trusted process. Outside IPython there is no notebook and
     nothing is checked.
 
     Example:

@@ -8,11 +8,11 @@ the test cell itself (what the autograder counts, docs/grading.md) and a failure
 when the code was in the cell. The cases are made and checked in order, one at a time, as they were.
 
 Under the autograder these helpers run in the trusted process with the test cell: a student's
-function arrives as a stand-in, ``inspect.getsource`` gives the notebook's text, and
-``course_utils.checks.formula_only`` and ``call_many`` are looked up when they are called.
+function arrives as a stand-in, and ``course_utils.checks.formula_only`` and ``call_many`` are
+looked up when they are called. What a function must not use is :data:`FORMULA_BANNED` and
+:data:`TABLE_BANNED`, which each test cell gives to ``course_utils.checks.from_scratch``.
 
 - :func:`one_thread` -- PyTorch on one thread while a test builds its many small layers;
-- :func:`not_using` -- the function's code names none of the banned names (``"numel"``);
 - :func:`formula_checks` -- a formula's answers against PyTorch's, many calls in one batch;
 - :func:`random_layer`, :func:`output_shape`, :func:`layer_row_checks` -- random layers and ``layer_row``;
 - :func:`reference_rows`, :func:`table_checks`, :func:`nethw_copy`, :func:`nethw_unchanged` -- layer tables.
@@ -26,9 +26,8 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import inspect
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -39,7 +38,6 @@ __all__ = [
     "FORMULA_BANNED",
     "TABLE_BANNED",
     "one_thread",
-    "not_using",
     "formula_checks",
     "random_layer",
     "output_shape",
@@ -53,14 +51,19 @@ __all__ = [
 Check = tuple[bool, str]  # (passed, what the test says when it did not)
 Case = tuple[tuple, dict, object, str]  # (args, kwargs, PyTorch's answer, the call as the student reads it)
 
-# What a formula (conv2d_output_size ... linear_macs) must not name: it computes its answer itself.
-FORMULA_BANNED = ("course_utils", "count_params", "count_macs", "layer_table", "parameters(", "numel")
-FORMULA_BANNED += ("flop_counter", "FlopCounter", "torchinfo")
-# What layer_row and layer_table_by_hand must not name: no counting, no running a layer.
-TABLE_BANNED = ("parameters(", "numel", "nelement", ".weight", "forward(", "torchinfo", "course_utils")
-TABLE_BANNED += ("register_forward", "torch.zeros", "torch.empty", "torch.ones", "torch.rand")
-FORMULA_RULE = "{name} must compute its answer with your formula, not with {banned!r}"
-TABLE_RULE = "{name} must use your formulas only, not {banned!r}"
+# What a formula (conv2d_output_size ... linear_macs) must not use: it computes its answer with integers
+# (under the autograder it runs where there is no torch at all).
+FORMULA_BANNED = ["torch", "torchvision", "torchinfo", "course_utils"]
+# What layer_row and layer_table_by_hand must not use: no counting, no running or probing a layer.
+TABLE_BANNED = [
+    "course_utils", "torchinfo", "torchvision", "torch.utils.flop_counter", "torch.nn.Module.parameters",
+    "torch.nn.Module.named_parameters", "torch.nn.Module.buffers", "torch.nn.Module.named_buffers",
+    "torch.nn.Module.state_dict", "torch.nn.Module.forward", "torch.nn.Module.register_forward_hook",
+    "torch.nn.Module.register_forward_pre_hook", "torch.nn.modules.module.register_module_forward_hook",
+    "torch.nn.modules.module.register_module_forward_pre_hook", "torch.nn.Conv2d.weight", "torch.Tensor.numel",
+    "torch.Tensor.nelement", "torch.numel", "torch.zeros", "torch.ones", "torch.empty", "torch.full", "torch.rand",
+    "torch.randn", "torch.tensor", "torch.ops",
+]  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -83,31 +86,13 @@ def one_thread() -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
-def not_using(fns: dict[str, Callable], banned: Iterable[str], rule: str) -> Iterator[Check]:
-    """One check per function of ``fns`` ({name: function}) and banned name: the function's code (its
-    first line left out) does not contain the name. ``rule`` is the message, with ``{name}`` and ``{banned}``.
-
-    Example:
-        >>> def double(x):
-        ...     return x.numel() * 2
-        >>> [why for ok, why in not_using({"double": double}, ["numel"], "{name} must not use {banned!r}") if not ok]
-        ["double must not use 'numel'"]
-    """
-    banned = tuple(banned)
-    for name, fn in fns.items():
-        src = inspect.getsource(fn).partition("\n")[2]
-        for word in banned:
-            ok = word not in src
-            yield ok, "" if ok else rule.format(name=name, banned=word)
-
-
 def formula_checks(
     fn: Callable, name: str, cases: Sequence[Case], reference: str, then: Callable[[], Check] | None = None
 ) -> Iterator[Check]:
-    """The checks of a formula ``fn`` (named ``name``): its code names none of :data:`FORMULA_BANNED`,
-    then ``then()`` if given, then one check per case, all called at once (``call_many``; under the
-    autograder in a process without torch, ``formula_only``). A case is (args, kwargs, PyTorch's answer,
-    the call as written in a message); a wrong answer reads ``"{call} returned {answer}; {reference} {want}"``.
+    """The checks of a formula ``fn`` (named ``name``): ``then()`` if given, then one check per case,
+    all called at once (``call_many``; under the autograder in a process without torch, ``formula_only``).
+    A case is (args, kwargs, PyTorch's answer, the call as written in a message); a wrong answer reads
+    ``"{call} returned {answer}; {reference} {want}"``.
 
     Example:
         >>> def square(x):
@@ -117,7 +102,6 @@ def formula_checks(
         ['square(2) returned 4; PyTorch: 5']
     """
     formula = checks.formula_only(fn)
-    yield from not_using({name: fn}, FORMULA_BANNED, FORMULA_RULE)
     if then is not None:
         yield then()
     answers = checks.call_many(formula, [(args, kwargs) for args, kwargs, _, _ in cases])

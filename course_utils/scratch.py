@@ -35,6 +35,7 @@ Example:
 from __future__ import annotations
 
 import ast
+import functools
 
 from course_utils.scratchflow import (
     DANGEROUS,
@@ -205,6 +206,14 @@ def _uses(flow: Flow, at_test: Flow, ban: Ban, graded: str) -> list[str]:
     return out
 
 
+@functools.lru_cache(maxsize=2)
+def _analysis(cells: tuple[str, ...]) -> tuple[list[Cell], Flow, list[str]]:
+    """The parsed cells, their flows and their dynamic code: once per notebook, whatever the rules."""
+    parsed = [Cell(i + 1, src) for i, src in enumerate(cells)]
+    flow = Flow(parsed)
+    return parsed, flow, dynamic_code(parsed, flow)
+
+
 def violations(cells: list[str], graded: str | list[str], banned: list[str]) -> list[str]:
     """Why the graded name(s) may use something in ``banned``, read from the notebook's code cells
     (in order, IPython syntax already turned into Python); [] when nothing banned is used.
@@ -215,12 +224,10 @@ def violations(cells: list[str], graded: str | list[str], banned: list[str]) -> 
     """
     ban = Ban(banned)
     names = [graded] if isinstance(graded, str) else list(graded)
-    parsed = [Cell(i + 1, src) for i, src in enumerate(cells)]
     try:
-        flow = Flow(parsed)
+        parsed, flow, dyn = _analysis(tuple(cells))
     except (Undecidable, RecursionError) as e:
         return [f"the grader cannot follow this notebook's code ({e}): write it plainly"]
-    dyn = dynamic_code(parsed, flow)
     if dyn:
         return [f"{d}, which the grader cannot check (no dynamic lookups in a graded notebook)" for d in dyn]
     out: list[str] = []

@@ -122,9 +122,9 @@ class Aliases:
             return set()
         if isinstance(e, ast.Name):
             return {self.key(e)}
-        if isinstance(e, ast.Attribute):  # an attribute, and the object itself (a bound method holds it)
+        if isinstance(e, ast.Attribute):  # an attribute the notebook sets, and the object (a bound method holds it)
             inner = self.holders(e.value) if not static(self.denote(e.value)) else set()
-            return {"attr:" + e.attr} | inner
+            return ({"attr:" + e.attr} if self.attrs.get(e.attr) else set()) | inner
         if isinstance(e, (ast.Subscript, ast.Starred, ast.Await, ast.NamedExpr, ast.YieldFrom)):
             return self.holders(e.value) | ({self.key(e.target)} if isinstance(e, ast.NamedExpr) else set())
         if isinstance(e, ast.Call):

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import ast
 
-from course_utils.scratchalias import Aliases
+from course_utils import scratchargs
+from course_utils.scratchalias import Aliases, tensor_api
 from course_utils.scratchbase import (  # noqa: F401 (the names scratch and scratchtime use)
     _FUNCS,
     DANGEROUS,
@@ -107,6 +108,7 @@ class Flow(Aliases, Calls):
         self.params: dict[int, list[str]] = {}  # every parameter (for a call the analysis cannot bind)
         self.method_of: dict[int, ast.ClassDef] = {}  # id(def) -> the class whose body holds it
         self.super_self: dict[int, str] = {}  # id(super() call) -> the method's first parameter
+        self.super_class: dict[int, int] = {}  # id(super() call) -> the token number of its class
         self.facts: list[tuple] = []
         self.raised: list[ast.AST] = []
         self.bound: set[str] = set()
@@ -134,6 +136,7 @@ class Flow(Aliases, Calls):
                     for n in ast.walk(f) if first else ():  # super() in a method: its object
                         if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "super":
                             self.super_self[id(n)] = self.keys[id(first[0])]
+                            self.super_class[id(n)] = k
         return tok
 
     def _collect(self, cell: Cell) -> None:
@@ -246,7 +249,12 @@ class Flow(Aliases, Calls):
             return {f"~{e.id}"}  # a builtin
         if isinstance(e, ast.Attribute):
             grown = {_extend(p, "." + e.attr) for p in self.denote(e.value)}
-            return {p for p in grown if p is not None} | self.attrs.get(e.attr, set()) | self.held("attr:" + e.attr)
+            attrs = self.attrs.get(e.attr, set()) | self.held("attr:" + e.attr)
+            if isinstance(e.value, ast.Call) and id(e.value) in self.super_class:  # super().m: a base class's m
+                bases = self._student_mro(self.super_class[id(e.value)])[1:]
+                mine = {self.token[id(f)] for c in bases for f in scratchargs.methods(c, (e.attr,))}
+                attrs = {p for p in attrs if not p.startswith("<")} | mine
+            return {p for p in grown if p is not None} | attrs
         if isinstance(e, ast.Call):
             named = _named_call(e)
             if named is not None and named[0] in ("getattr", "hasattr"):
@@ -255,6 +263,8 @@ class Flow(Aliases, Calls):
             if callee and all(p.startswith("<def:") and p.endswith(">") for p in callee):
                 # only the student's own functions: the call's value is what they return
                 return set().union(*(self.ret.get(int(p[5:-1]), set()) for p in callee))
+            if tensor_api(callee):  # torch on tensors and numbers: a tensor, a number or a layer, never an argument
+                return {_extend(p, "()") for p in callee}
             out = self._all([e.func, *e.args, *(k.value for k in e.keywords)])
             for p in callee:
                 out.add(_extend(p, "()"))

@@ -30,6 +30,8 @@ from course_utils.scratchflow import _FUNCS, MAX_ROUNDS, Flow, Undecidable, _tok
 
 _ESCAPING = (*_FUNCS, ast.ClassDef, ast.GeneratorExp)  # scopes that may outlive the call that made them
 _SUSPENDING = (ast.Yield, ast.YieldFrom, ast.Await)
+_COMPS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+_CONSUMERS = {"sum", "max", "min", "any", "all", "tuple", "list", "set", "frozenset", "sorted", "dict", "join"}
 
 
 def reached(flow: Flow, graded: str) -> list[ast.AST]:
@@ -47,18 +49,45 @@ def reached(flow: Flow, graded: str) -> list[ast.AST]:
     return [flow.nodes[k][0] for k in sorted(done)]
 
 
+def _consumed(f: ast.AST) -> set[int]:
+    """The generator expressions in ``f`` that a builtin consumes at once (``sum(x for x in xs)``)."""
+    out = set()
+    for n in ast.walk(f):
+        func = getattr(n, "func", None)
+        name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+        if isinstance(n, ast.Call) and name in _CONSUMERS:
+            out |= {id(a) for a in n.args if isinstance(a, ast.GeneratorExp)}
+    return out
+
+
+def _closes_over(flow: Flow, scope: ast.AST, suffix: str, safe: set[int]) -> bool:
+    """A function, class or generator defined inside ``scope`` reads the locals ending with ``suffix``."""
+    for inner in ast.walk(scope):
+        if inner is not scope and isinstance(inner, _ESCAPING) and id(inner) not in safe:
+            if any(flow.keys.get(id(n), "").endswith(suffix) for n in ast.walk(inner) if n is not inner):
+                return True
+    return False
+
+
 def _own_keys(flow: Flow, f: ast.AST) -> set[str]:
-    """The parameters and locals of function ``f`` when a test-time call may recompute them (else empty)."""
+    """The parameters and locals of function ``f`` (and of its comprehensions) when a test-time call may
+    recompute them (else empty)."""
     args = [*f.args.posonlyargs, *f.args.args, *f.args.kwonlyargs, f.args.vararg, f.args.kwarg]
     args = [a for a in args if a is not None]
     if not args or any(isinstance(n, _SUSPENDING) for n in ast.walk(f)):
         return set()
+    safe = _consumed(f)
     suffix = "@" + flow.keys[id(args[0])].rsplit("@", 1)[-1]
-    for inner in ast.walk(f):
-        if inner is not f and isinstance(inner, _ESCAPING):
-            if any(flow.keys.get(id(n), "").endswith(suffix) for n in ast.walk(inner) if n is not inner):
-                return set()  # a closure over f's locals
-    return {k for n in ast.walk(f) if (k := flow.keys.get(id(n), "")).endswith(suffix)}
+    if _closes_over(flow, f, suffix, safe):
+        return set()  # a closure over f's locals
+    suffixes = [suffix]
+    for comp in ast.walk(f):  # comprehensions run inside the call: their variables too
+        if isinstance(comp, _COMPS) and (id(comp) in safe or not isinstance(comp, ast.GeneratorExp)):
+            names = [n for g in comp.generators for n in ast.walk(g.target) if isinstance(n, ast.Name)]
+            inner = "@" + flow.keys.get(id(names[0]), "@").rsplit("@", 1)[-1] if names else ""
+            if inner != "@" and inner and not _closes_over(flow, comp, inner, safe):
+                suffixes.append(inner)
+    return {k for n in ast.walk(f) if (k := flow.keys.get(id(n), "")) and k.endswith(tuple(suffixes))}
 
 
 def _defaulted(flow: Flow, f: ast.AST) -> set[str]:

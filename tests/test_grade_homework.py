@@ -18,7 +18,7 @@ import pytest
 
 from autograde import grade as G
 from autograde.mock_submissions import filled, load
-from course_utils.nbcells import cell_kind, cell_source, grade_id
+from course_utils.nbcells import cell_kind, cell_source, grade_id, points
 from harness import deserved
 
 LIMITS = {"cell": 60, "notebook": 300}
@@ -67,6 +67,50 @@ def _hw1_cheats(source: dict, release: dict) -> dict[str, dict]:
     }
 
 
+def _solved(source: dict, gid: str) -> str:
+    """The instructor's solution of cell ``gid``, its markers taken out."""
+    src = next(cell_source(c) for c in source["cells"] if grade_id(c) == gid)
+    return "".join(line for line in src.splitlines(True) if "### BEGIN SOLUTION" not in line and "### END" not in line)
+
+
+# Answers that ask PyTorch (or the course's helpers) in ways the text patterns on getsource missed; each
+# loses exactly the tests whose "from scratch" rule it breaks: {assignment: {student: (cells, tests it fails)}}.
+SCRATCH_CHEATS = {
+    "04_hw1_layer_sizes": {
+        "aliasedcount": (
+            lambda src: {"layer_row_impl": _solved(src, "layer_row_impl") + "\n_honest_row = layer_row\n"
+                         "_count = count_params\n\ndef layer_row(layer, in_shape):\n"
+                         "    return _honest_row(layer, in_shape)[0], _count(layer)\n"},
+            {"layer_row_tests", "table_tests", "classic_tables_tests"},
+        ),
+    },
+    "06a_hw2_residual_blocks": {
+        # Bottleneck fails too: attributes are followed by name on every object (the analysis cannot tell
+        # which object a ``self.downsample`` is), so once one block derives from torchvision, both may
+        "inherited": (lambda src: {"res_basic_impl": "_Base = tv.BasicBlock\n\nclass BasicBlock(_Base):\n    pass\n"},
+                      {"res_basic_tests", "res_bottleneck_tests"}),
+        "counted": (
+            lambda src: {"res_cost_impl": "def block_cost(kind, inplanes, planes, stride, H, W):\n"
+                         "    block = BasicBlock if kind == 'basic' else Bottleneck\n"
+                         "    blk = block(inplanes, planes, stride, make_downsample(inplanes, planes, stride, block.expansion))\n"
+                         "    return count_params(blk), count_macs(blk, (1, inplanes, H, W))\n"},
+            {"res_cost_tests"},
+        ),
+    },
+    "06c_hw2_upsampling": {
+        "quotedalias": (
+            lambda src: {
+                "up_nearest_impl": "def upsample_nearest(x, scale):\n"
+                                   "    return F.interpolate(x, scale_factor=scale, mode='nearest')\n    '\"\"\"'\n",
+                "up_bilinear_impl": "_up = F.interpolate\n\ndef upsample_bilinear(x, scale, align_corners=False):\n"
+                                    "    return _up(x, scale_factor=scale, mode='bilinear', align_corners=align_corners)\n",
+            },
+            {"up_nearest_tests", "up_bilinear_tests"},
+        ),
+    },
+}  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     """{assignment: {student: Result}}: one batch per homework (solution, release, one part unsolved;
@@ -86,6 +130,8 @@ def graded(tmp_path_factory):
             }
             if assignment == "04_hw1_layer_sizes":
                 subs.update(_hw1_cheats(source, release))
+            for student, (cells, _) in SCRATCH_CHEATS.get(assignment, {}).items():
+                subs[student] = filled(source, release, replace={**answers, **cells(source)})
             tmp = tmp_path_factory.mktemp(assignment)
             batches[assignment] = {"results": _grade(tmp, assignment, subs), "out": tmp / "out"}
         return batches[assignment]
@@ -112,3 +158,18 @@ def test_hw1_cheats(graded):
     got = graded("04_hw1_layer_sizes")["results"]
     assert {s: got[s].total for s in ("liar", "meta")} == {"liar": 0, "meta": 0}, {s: got[s].messages for s in got}
     assert "torch" in got["meta"].messages["conv_size_tests"]
+
+
+@pytest.mark.parametrize("assignment", sorted(SCRATCH_CHEATS))
+def test_answers_that_ask_pytorch_lose_the_rules_they_break(graded, assignment):
+    """Each cheat loses the points of exactly the tests whose "from scratch" rule it breaks, with a
+    message naming what it used; the honest solution in the same batch keeps every point."""
+    source, _ = load(assignment)
+    pts = {grade_id(c): points(c) for c in source["cells"] if cell_kind(c) == "test"}
+    got = graded(assignment)["results"]
+    assert got["solution"].total == deserved(source, set())
+    for student, (_, broken) in SCRATCH_CHEATS[assignment].items():
+        r = got[student]
+        assert r.total == deserved(source, set()) - sum(pts[t] for t in broken), (student, r.messages)
+        for t in broken:
+            assert " uses " in r.messages[t] and "(cell " in r.messages[t], (student, t, r.messages[t])

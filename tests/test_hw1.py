@@ -143,22 +143,22 @@ def test_hidden_tests_check_at_least_200_configurations(hidden_configurations, g
 
 
 def _execute(nb: nbformat.NotebookNode) -> dict[str, BaseException | None]:
-    """Run a notebook's code cells in this process, as nbgrader would (errors do not stop the run);
-    return {grade_id: the error raised, or None} for the test cells."""
-    ns: dict = {"__name__": "__main__"}
+    """Run a notebook's code cells in an IPython shell in this process, as a kernel would (errors do not
+    stop the run; the "from scratch" rule reads the shell's input history); return {grade_id: the error
+    raised, or None} for the test cells."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
     results: dict[str, BaseException | None] = {}
-    for i, cell in enumerate(nb.cells):
-        if cell.cell_type != "code" or "colab-setup" in cell.metadata.get("tags", []):
-            continue
-        graded = cell.metadata.get("nbgrader", {}).get("grade", False)
-        try:
-            _run(cell.source, ns, f"<hw1 cell {i}>")
-        except Exception as e:  # a failing cell is the result
-            if graded:
-                results[_grade_id(cell)] = e
-        else:
-            if graded:
-                results[_grade_id(cell)] = None
+    try:
+        for cell in nb.cells:
+            if cell.cell_type != "code" or "colab-setup" in cell.metadata.get("tags", []):
+                continue
+            r = shell.run_cell(cell.source, store_history=True)
+            if cell.metadata.get("nbgrader", {}).get("grade", False):
+                results[_grade_id(cell)] = r.error_before_exec or r.error_in_exec
+    finally:
+        InteractiveShell.clear_instance()
     return results
 
 
@@ -181,7 +181,7 @@ def test_hidden_tests_reject_answers_that_ask_pytorch():
             )
     results = _execute(nb)
     assert isinstance(results["conv_params_tests"], AssertionError)
-    assert "count_params" in str(results["conv_params_tests"])
+    assert "conv2d_params uses course_utils" in str(results["conv_params_tests"])
     assert isinstance(results["layer_row_tests"], AssertionError)
-    assert "use your formulas" in str(results["layer_row_tests"])
+    assert "layer_row uses torch.full" in str(results["layer_row_tests"])
     assert results["conv_size_tests"] is None and results["nethw_params_tests"] is None

@@ -7,6 +7,7 @@ homework notebook was undecidable, and a rule that cannot decide fails the hones
 
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
 
@@ -29,15 +30,31 @@ def cells(name: str) -> list[str]:
     return out
 
 
-@pytest.mark.parametrize(
-    "name, graded, banned",
-    [
-        ("06c_hw2_upsampling", "Upsample", ["torch.nn.functional.interpolate", "torch.nn.Upsample"]),
-        ("08_hw3_cifar10", "Net", ["torchvision.models"]),
-    ],
-)
-def test_the_instructors_solution_passes(name, graded, banned):
-    assert scratch.violations(cells(name), graded, banned) == []
+def rules(name: str) -> list[tuple[str, str, list[str]]]:
+    """Every ``_from_scratch(name, banned=...)`` of the notebook's test cells: (test cell, graded name, banned)."""
+    from test_scratch import ban_list
+
+    nb = json.loads((ROOT / "solutions" / name / f"{name}.ipynb").read_text())
+    tm, out = TransformerManager(), []
+    for c in nb["cells"]:
+        src = "".join(c["source"])
+        if c["cell_type"] == "code" and "_from_scratch(" in src:
+            for n in ast.walk(ast.parse(tm.transform_cell(src))):
+                if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "_from_scratch":
+                    out.append((c["metadata"]["nbgrader"]["grade_id"], n.args[0].id, ban_list(n)))
+    return out
+
+
+HOMEWORK = ["01_hw0_warmup", "04_hw1_layer_sizes", "06a_hw2_residual_blocks", "06c_hw2_upsampling", "08_hw3_cifar10"]
+
+
+@pytest.mark.parametrize("name", HOMEWORK)
+def test_the_instructors_solution_passes_every_rule(name):
+    """Each rule of each homework, judged on the whole solution notebook (every code cell but the tests)."""
+    cs, found = cells(name), rules(name)
+    assert found, f"{name} has no from_scratch rule"
+    for cell, graded, banned in found:
+        assert scratch.violations(cs, graded, banned) == [], f"{name} {cell}: {graded}"
 
 
 def test_a_banned_object_stays_found_after_the_paths_are_checked():
