@@ -23,8 +23,8 @@ The rules
   4. "Ask PyTorch" is judged from the notebook's code in the trusted runner, never by running it:
      ``course_utils.checks.from_scratch`` (``course_utils/scratch.py``) reads every code cell, what
      each name may hold and what the graded function reaches; dynamic code anywhere in the notebook
-     fails, and so does code the analysis cannot finish (HW0; the other homework still reads
-     ``inspect.getsource`` text, ``reach.py``). Formula functions
+     fails, and so does code the analysis cannot finish (every graded notebook; no hidden test reads
+     ``inspect.getsource`` text). Formula functions
      (``course_utils.checks.formula_only``) run in a separate process without torch at all.
   5. Every limit is in ``TABLE`` below, once (``python -m autograde.rules`` prints it for the manual).
      The kernel enforces the limits (``limits.py``): no new processes, no network sockets, no

@@ -232,7 +232,8 @@ def test_the_honest_student_gets_full_marks(graded):
 def test_a_cheat_that_answers_nothing_earns_what_no_answer_earns(graded, cheat, unsolved):
     res, pts = graded
     got, empty = res[cheat], res[unsolved]
-    assert got.scores == empty.scores, (got.messages, empty.messages)
+    # no more than no answer (less where the cheat's dynamic code also fails the "from scratch" rules)
+    assert all(got.scores[g] <= empty.scores[g] for g in pts), (got.messages, empty.messages)
     assert empty.total < sum(pts.values())  # the unsolved cells cost points: the cheat would have gained them
     source = load(A)[0]
     aimed = [g for g, src in _tests(source).items() if bool(FORMULA_CALL.search(src)) == (cheat == "formula_encoder")]
@@ -247,9 +248,14 @@ def test_one_answer_too_many_fails_the_test(graded):
     assert (
         got.scores["layer_row_tests"] == 0 and "251 answers came back for 250 calls" in got.messages["layer_row_tests"]
     )
+    # the cheat's get_ipython() is dynamic code: every test with a "from scratch" rule fails it, the rest pass
+    from test_scratch import RULES
+
+    ruled = set(RULES[A])
     assert {g: s for g, s in got.scores.items() if g != "layer_row_tests"} == {
-        g: p for g, p in pts.items() if g != "layer_row_tests"
+        g: 0 if g in ruled else p for g, p in pts.items() if g != "layer_row_tests"
     }, got.messages
+    assert all("dynamic lookups" in got.messages[g] for g in ruled - {"layer_row_tests"}), got.messages
 
 
 # ---------------------------------------------------------------------------------------- counting

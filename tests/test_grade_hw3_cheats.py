@@ -290,8 +290,11 @@ def test_a_notebook_without_its_checkpoint_earns_the_budget_only(graded):
 
 @pytest.mark.parametrize("cheat", sorted(CHEATS))
 def test_models_that_read_the_order_earn_no_level(graded, cheat):
+    """No level; and the checkpoint test's "from scratch" rule sees build_model's network read the
+    held-out images through course_utils."""
     res = graded["results"][cheat]
-    assert res.scores == {"checkpoint_loads": 2, "params_budget": 2, **dict.fromkeys(LEVELS, 0)}, res.messages
+    assert res.scores == {"checkpoint_loads": 0, "params_budget": 2, **dict.fromkeys(LEVELS, 0)}, res.messages
+    assert "build_model uses course_utils" in res.messages["checkpoint_loads"], res.messages
 
 
 @pytest.mark.parametrize("cheat", ["counter", "batchsize", "firstimage", "secondlook"])
