@@ -117,7 +117,7 @@ def _batch(folder: Path) -> dict[str, float]:
         filled(source, release, replace={"sigmoid_impl": "hog = bytearray(16 * 1024**3)\n" + sol["sigmoid_impl"]}),
         6,
     )
-    put("osexit", filled(source, release, replace={"cross_entropy_impl": "import os\nos._exit(0)\n"}), 6)
+    put("osexit", filled(source, release, replace={"cross_entropy_impl": "import os\nos.abort()\n"}), 6)
     put("hugeprint", filled(source, release, replace={"relu_impl": sol["relu_impl"] + "\nprint('x' * 10**8)\n"}), 8)
     nb = filled(source, release)
     for c in nb["cells"]:
