@@ -108,6 +108,9 @@ def torchvision_dataset(name: str, root: Path, train: bool, download: bool):
     Example:
         >>> # ds = torchvision_dataset("cifar10", data_root(), train=False, download=False)
     """
+    folder = {"cifar10": "cifar-10-batches-py", "fashion_mnist": "FashionMNIST"}[name]
+    if not download and not (Path(root) / folder).is_dir():  # what torchvision would say, without its import (seconds)
+        raise RuntimeError(f"Dataset not found: no {folder} under {root}")
     import torchvision
 
     cls = {"cifar10": torchvision.datasets.CIFAR10, "fashion_mnist": torchvision.datasets.FashionMNIST}[name]

@@ -97,3 +97,30 @@ def test_a_checkpoint_that_unpacks_to_too_much_is_refused_before_it_is_read(tmp_
     assert path.stat().st_size < 5 << 20
     with pytest.raises(CheckpointError, match="unpacks to 300 MB, more than the 200 MB"):
         load_model(path, small)
+
+
+def test_the_level_tests_share_one_measurement_until_something_changes(tmp_path, monkeypatch):
+    """Three level cells measure once; new checkpoint bytes or a redefined build_model measure again."""
+    import course_utils.grading as grading
+
+    calls = []
+    real = grading._measure
+    monkeypatch.setattr(grading, "_measure", lambda *a: calls.append(1) or real(*a))
+    data = synthetic_dataset("cifar10", "test", n=30)
+    torch.manual_seed(0)
+
+    def build():
+        return nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 10))
+
+    path = save_checkpoint(tmp_path / "m.pt", build())
+    first = [checkpoint_accuracy(path, build, data) for _ in range(3)]
+    assert len(calls) == 1 and len(set(first)) == 1
+    save_checkpoint(path, build())  # retrained: other weights, other bytes
+    checkpoint_accuracy(path, build, data)
+    assert len(calls) == 2
+
+    def build():  # the student redefines it in a later cell
+        return nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 10))
+
+    checkpoint_accuracy(path, build, data)
+    assert len(calls) == 3
