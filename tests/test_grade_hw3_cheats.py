@@ -214,8 +214,10 @@ class TrustedMemory:
                     limits = Path(f"/proc/{pid}/limits").read_text()
                 except OSError:
                     continue
-                hwm = next(int(x.split()[1]) for x in status.splitlines() if x.startswith("VmHWM:"))
-                self.peak_kb = max(self.peak_kb, hwm)
+                hwm = [int(x.split()[1]) for x in status.splitlines() if x.startswith("VmHWM:")]
+                if not hwm:  # a process that is exiting (a zombie) has no memory left to report
+                    continue
+                self.peak_kb = max(self.peak_kb, hwm[0])
                 if self._grading(status):  # a student's child (its zygote limits itself once warm)
                     self.seen.add(pid)
                     self.limits.add(next(x.split()[3] for x in limits.splitlines() if x.startswith("Max address")))
