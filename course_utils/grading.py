@@ -199,7 +199,9 @@ def checkpoint_accuracy(
     Inputs are normalized with the data set's mean and std, as :class:`~course_utils.data.TensorLoader`
     gives them in training. Every image is shown twice, in two secret orders and batch sizes
     (``batch_size``, then a random smaller one); an image is correct when both answers are, and a
-    :class:`CheckpointError` says so when an image's class differs between the two.
+    :class:`CheckpointError` says so when an image's class differs between the two. Calls with the same
+    checkpoint bytes, images, batch size and ``build_model`` object share one measurement (the three
+    level tests); retrain or redefine ``build_model`` to measure again.
 
     Example:
         >>> import contextlib, io, tempfile
