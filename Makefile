@@ -40,7 +40,7 @@ kernel: $(STAMP)
 	@echo "Jupyter kernel 'Python 3 (dl-course)' installed in $(VENV)"
 
 lab: kernel
-	jupyter lab --ServerApp.root_dir=$(LAB_DIR) --ServerApp.port=$(PORT) --ServerApp.ip=127.0.0.1 \
+	jupyter lab --config=$(CURDIR)/autograde/jupyter_server_config.py --ServerApp.root_dir=$(LAB_DIR) --ServerApp.port=$(PORT) --ServerApp.ip=127.0.0.1 \
 	  $(if $(HEADLESS),--no-browser) $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 # System packages some checks use, from Debian's archive: installed with apt-get when possible (root

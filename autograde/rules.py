@@ -51,7 +51,8 @@ The rules
  11. What a student wrote reaches a browser only inert: every notebook or page made for a TA or a
      student (autograded notebook, feedback, class report) goes through ``inert.py`` (allowlist-
      sanitized markdown, text and checked PNG/JPEG outputs, no attachments or metadata a renderer
-     interprets).
+     interprets); in ``make lab`` formgrader's pages also carry a Content-Security-Policy that runs
+     only formgrader's own scripts (``labcsp.py``).
 
 What is not covered
   A student's process can use its own CPU and memory up to the limits, and return wrong values

@@ -16,7 +16,9 @@ from __future__ import annotations
 import base64
 import http.server
 import json
+import shutil
 import threading
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -148,11 +150,18 @@ def graded(tmp_path_factory):
     return root, listener
 
 
-def _open(browser, url: str, listener: _Listener, login: bool = False, lab=None) -> tuple[list, list, object]:
-    """Open ``url``, click every link; return (window.__pwned, requests to the listener, the page)."""
+def _open(
+    browser, url: str, listener: _Listener, login: bool = False, lab=None, seen=None
+) -> tuple[list, list, object]:
+    """Open ``url``, click every link; return (window.__pwned, requests to the listener, the page).
+    ``seen``: a dict whose lists collect the page's console messages and navigations to the listener."""
     page = browser.new_page()
     page.set_default_timeout(60_000)
     asked = []
+    if seen is not None:
+        page.on("console", lambda m: seen["console"].append(m.text))
+        page.on("request", lambda r: seen["navigations"].append(urllib.parse.urlsplit(r.url).path)
+                if r.url.startswith(listener.url) and r.is_navigation_request() else None)  # fmt: skip
     page.on("request", lambda r: asked.append(r.url) if r.url.startswith(listener.url) else None)
     if login:
         page.goto(f"{lab.url}/login?next={url}")
@@ -229,6 +238,57 @@ def test_make_grade_feedback_page(graded):
         pw.stop()
 
 
+def _live(root: Path, listener: _Listener) -> dict:
+    """mallory's notebook as she handed it in, with the outputs her code cell makes: no inert step."""
+    nb = json.loads((root / "autograde" / "submitted" / "mallory" / A / f"{A}.ipynb").read_text())
+    _, _, code = payloads(listener.url)
+    bundle = eval(code.split("'data': ", 1)[1].rsplit("}]", 1)[0])  # our own literal
+    evil = next(c for c in nb["cells"] if c.get("id") == "evil")
+    # one output per type (nbconvert shows only the first type of its priority list in each)
+    evil["outputs"] = [{"output_type": "display_data", "metadata": {}, "data": {k: v}} for k, v in bundle.items()]
+    return nb
+
+
+def test_the_policy_stops_script_when_the_inert_step_is_bypassed(graded, tmp_path):
+    """The second layer alone: mallory's autograded notebook replaced by the live one (as if inert.py had
+    let everything through); formgrader's own scripts still run, hers do not, and she changes nothing."""
+    from playwright.sync_api import sync_playwright
+
+    root, listener = graded
+    copy = tmp_path / "course"
+    shutil.copytree(root, copy)
+    graded_nb = copy / "autograde" / "autograded" / "mallory" / A / f"{A}.ipynb"
+    graded_nb.write_text(json.dumps(_live(copy, listener)))
+    before = _scores(copy)
+    lab = Lab(copy, tmp_path / "jupyterlab.log")
+    pw = sync_playwright().start()
+    browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    seen: dict[str, list[str]] = {"console": [], "navigations": []}
+    try:
+        sub = _submission_id(copy, "mallory")
+        pwned, asked, page = _open(browser, f"/formgrader/submissions/{sub}/", listener, login=True, lab=lab,
+                                   seen=seen)  # fmt: skip
+        ours = page.evaluate("() => [typeof Backbone, typeof submission_id, typeof toggle_name]")
+        assert ours == ["object", "string", "function"], ("formgrader's own scripts did not run", ours)
+        assert not pwned, pwned
+        refused = [m for m in seen["console"] if "Content Security Policy" in m]
+        assert refused, ("the policy refused nothing: were the payloads on the page?", seen["console"])
+        req = urllib.request.Request(f"{lab.url}/api/kernels", headers={"Authorization": f"token {TOKEN}"})
+        assert json.loads(urllib.request.urlopen(req, timeout=30).read()) == []
+    finally:
+        browser.close()
+        pw.stop()
+        lab.stop()
+    assert _scores(copy) == before
+    # what is left is no script: a <meta> refresh's navigation (no policy stops it; inert.py removes it)
+    # Script and loads are stopped (the requests above were refused before they left: not one reached the
+    # listener); what a policy cannot stop is a navigation: a link the TA clicks (the test clicks every link
+    # of the notebook) or a <meta> refresh. inert.py removes the refresh; links stay links.
+    assert asked and listener.hits, "nothing on the page tried to reach the listener"
+    assert set(listener.hits) <= set(seen["navigations"]), (listener.hits, seen["navigations"])
+    listener.hits.clear()
+
+
 def test_control_the_payloads_are_live(graded, tmp_path):
     """Without the inert step (nbgrader's classic HTML of the notebook as handed in, with the outputs the
     code cell makes) the same payloads run and call the listener: so the checks above can fail."""
@@ -237,13 +297,7 @@ def test_control_the_payloads_are_live(graded, tmp_path):
     from playwright.sync_api import sync_playwright
 
     root, listener = graded
-    nb = json.loads((root / "autograde" / "submitted" / "mallory" / A / f"{A}.ipynb").read_text())
-    _, _, code = payloads(listener.url)
-    bundle = eval(code.split("'data': ", 1)[1].rsplit("}]", 1)[0])  # our own literal
-    evil = next(c for c in nb["cells"] if c.get("id") == "evil")
-    # one output per type (nbconvert shows only the first type of its priority list in each)
-    evil["outputs"] = [{"output_type": "display_data", "metadata": {}, "data": {k: v}} for k, v in bundle.items()]
-    node = nbformat.reads(json.dumps(nb), as_version=4)
+    node = nbformat.reads(json.dumps(_live(root, listener)), as_version=4)
     html = HTMLExporter(template_name="classic").from_notebook_node(node)[0]
     raw = tmp_path / "raw.html"
     raw.write_text(html)
