@@ -4,8 +4,9 @@ batch (synthetic held-out set), next to an honest trained model zipped with its 
 its score, and the solution's notebook handed in without a checkpoint.
 
 The cheats' networks have random weights (their real accuracy is chance) and count, remember or
-detect; each deserves the two points of a checkpoint that loads and the two of the parameter budget,
-and none of the accuracy levels. The checkpoints that attack (a small archive that unpacks to a
+detect; each deserves the two points of the parameter budget and nothing else: the checkpoint test's
+"from scratch" rule sees build_model reach course_utils (the held-out images), or torchvision (a
+network of torchvision's, built through an alias), and no accuracy level is earned. The checkpoints that attack (a small archive that unpacks to a
 2 GB tensor, a pickle with a payload) deserve the budget's two points; the trusted runner never opens
 them and its memory stays small (sampled from /proc while the batch is graded).
 """
@@ -121,6 +122,17 @@ def cheat(x, out):
     return out
 """,
 }
+
+
+# A network of torchvision's (weights random), reached through a module alias and an attribute chain
+ZOO = """
+import torchvision as _tv
+
+_ops = _tv.ops
+
+def build_model():
+    return nn.Sequential(nn.Flatten(), _ops.MLP(3 * 32 * 32, [10]))
+"""
 
 
 def _solution() -> tuple[dict, dict, dict]:
@@ -242,6 +254,11 @@ def graded(tmp_path_factory):
     torch.save({"state_dict": {"fc." + k: v for k, v in nn.Linear(3 * 32 * 32, 10).state_dict().items()}}, tmp / "r.pt")
     for name, cheat in CHEATS.items():
         submit(name, filled(source, release, replace={"model_build": NET + cheat, "model_train": "pass"}), tmp / "r.pt")
+    import torchvision
+
+    zoo = nn.Sequential(nn.Flatten(), torchvision.ops.MLP(3 * 32 * 32, [10]))
+    torch.save({"state_dict": zoo.state_dict()}, tmp / "zoo.pt")
+    submit("zoo", filled(source, release, replace={"model_build": ZOO, "model_train": "pass"}), tmp / "zoo.pt")
     _zip_bomb(tmp / "bomb.pt")
     submit("bomb", filled(source, release, replace={"model_train": "pass"}), tmp / "bomb.pt")
     (folder / "bo.ipynb").write_text(json.dumps(filled(source, release)))  # trains, hands in no checkpoint
@@ -299,6 +316,15 @@ def test_models_that_read_the_order_earn_no_level(graded, cheat):
     assert "build_model uses course_utils" in res.messages["checkpoint_loads"], res.messages
 
 
+def test_a_network_of_torchvisions_loses_the_checkpoint_points(graded):
+    """build_model must build its network here: torchvision's, through an alias, fails the checkpoint test
+    (the "from scratch" rule names torchvision); random weights earn no level."""
+    res = graded["results"]["zoo"]
+    assert res.scores == {"checkpoint_loads": 0, "params_budget": 2, **dict.fromkeys(LEVELS, 0)}, res.messages
+    assert "build_model uses torchvision" in res.messages["checkpoint_loads"], res.messages
+    assert "below level 1" in res.messages["accuracy_level1"], res.messages  # loaded and measured
+
+
 @pytest.mark.parametrize("cheat", ["counter", "batchsize", "firstimage", "secondlook"])
 def test_answers_that_change_with_the_order_are_named(graded, cheat):
     message = graded["results"][cheat].messages["accuracy_level1"]
@@ -333,6 +359,6 @@ def test_pickle_payload_never_runs(graded):
 
 
 def test_grading_time_stays_reasonable(graded):
-    # twelve submissions and the canary on two workers: each level's two passes measured once
+    # every submission above and the canary on two workers: each level's two passes measured once
     print(f"graded in {graded['seconds']:.0f} s")
     assert graded["seconds"] < 600, graded["seconds"]
