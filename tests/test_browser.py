@@ -169,9 +169,12 @@ def _free_port() -> int:
 
 
 class Lab:
-    """``make lab HEADLESS=1`` on a copy of the course in ``root``; stopped by :meth:`stop`."""
+    """``make lab HEADLESS=1`` on a copy of the course in ``root``; stopped by :meth:`stop`.
 
-    def __init__(self, root: Path, log: Path):
+    ``students=True``: ``root`` is a published students' repository and its own Makefile runs (with this
+    environment, its course_utils first), serving its ``notebooks/``."""
+
+    def __init__(self, root: Path, log: Path, students: bool = False):
         self.root, self.log_path = root, log
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -190,6 +193,19 @@ class Lab:
             PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
         )
         env.pop("MPLBACKEND", None)  # `make test` sets Agg; a student's JupyterLab draws inline
+        where = [f"LAB_DIR={root}"]
+        if students:  # their Makefile, set up already (-o kernel), with this venv and their course_utils
+            env.update(PYTHONPATH=str(root))
+            env.pop("COURSE_QUICK")  # a student's check runs the tests again, as it does for them
+            config = root.parent / "lab-config"  # their environment has no nbgrader: hide this one's
+            (config / "labconfig").mkdir(parents=True, exist_ok=True)
+            (config / "labconfig" / "page_config.json").write_text(
+                json.dumps({"disabledExtensions": {"@jupyter/nbgrader": True}})
+            )
+            (config / "jupyter_server_config.json").write_text(
+                json.dumps({"ServerApp": {"jpserver_extensions": {"nbgrader": False}}})
+            )
+            where = ["-o", "kernel", f"VENV={Path(sys.executable).parent.parent}"]
         self._log = open(log, "w")
         self.proc = subprocess.Popen(
             [
@@ -200,10 +216,10 @@ class Lab:
                 "lab",
                 "HEADLESS=1",
                 f"PORT={self.port}",
-                f"LAB_DIR={root}",
                 f"LAB_ARGS=--IdentityProvider.token={TOKEN}",
+                *where,
             ],
-            cwd=REPO,
+            cwd=root if students else REPO,
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
