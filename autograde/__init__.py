@@ -20,7 +20,8 @@ Grading (``make grade``), one module per step; the security rules and limits are
       late.py         deadlines, extensions and the late policy
       final.py        the final grade: autograded + hand - the penalty of that total (every output)
       host.py         one student: cells to the student's process, tests to the trusted runner
-      sandbox.py      starting the two processes of a worker (bubblewrap, Podman)
+      sandbox.py      which sandbox (bubblewrap, Podman) and the command lines of a worker's processes
+      zygotes.py      starting and stopping those processes, a fresh child per student
       report.py       scores from verdicts, gradebook, autograded notebook, feedback, CSV
       classreport.py  how the class did (PNG, Markdown)
       lmszip.py       feedback zips named for Canvas's and Moodle's feedback uploads
@@ -29,6 +30,7 @@ Grading (``make grade``), one module per step; the security rules and limits are
       reach.py        what a graded function reaches in the notebook's text
       counting.py     what a test compared (a test that compared nothing fails), answers' shape
     student_runner.py the student's process: runs student code, answers calls (sandboxed)
+      answers.py      what it sends back: values made plain, figures, messages cut to the limits
       limits.py       seccomp filter and rlimits the kernel enforces on it
       scratch.py      emptying the sandbox's writable folders between students
     wire.py           the one protocol between the three, its messages in one table

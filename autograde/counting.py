@@ -153,18 +153,10 @@ def _counting(fn):
 
 
 def install() -> None:
-    """Make ``torch.testing.assert_close`` and ``course_utils.checks.check_*`` count (once, before any
-    test or set-up imports them by name)."""
+    """Make ``torch.testing.assert_close`` count (once, before any test or set-up imports it by name);
+    ``course_utils.checks.check_*`` count through the grader's hook (``checks.use_grader``)."""
     import torch.testing
 
-    import course_utils
-    import course_utils.checks as checks
-
-    for owner, name in [(torch.testing, "assert_close")] + [(checks, n) for n in dir(checks) if n.startswith("check_")]:
-        fn = getattr(owner, name)
-        if getattr(fn, "counts_comparisons", False):
-            continue
-        counted = _counting(fn)
-        setattr(owner, name, counted)
-        if getattr(course_utils, name, None) is fn:
-            setattr(course_utils, name, counted)
+    fn = torch.testing.assert_close
+    if not getattr(fn, "counts_comparisons", False):
+        torch.testing.assert_close = _counting(fn)

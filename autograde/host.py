@@ -19,7 +19,7 @@ from pathlib import Path
 from autograde import wire
 from autograde.messages import ASK, ENDED, ERROR, RAN, VALUE, VERDICT
 from autograde.rules import LIMIT
-from autograde.sandbox import StudentZygote, TrustedZygote, formula_process
+from autograde.zygotes import StudentZygote, TrustedZygote, formula_process
 
 GRACE = LIMIT["grace_s"]  # seconds a cell gets to stop after it was interrupted
 

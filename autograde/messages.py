@@ -62,7 +62,7 @@ MESSAGES: dict[str, Message] = {
     BYE: Message("host", "student", (), "the student's process exits"),
 }
 
-# The zygote's control lines (sandbox.py <-> student_runner.py): JSON lines on the control socket, outside the
+# The zygote's control lines (zygotes.py <-> student_runner.py): JSON lines on the control socket, outside the
 # wire protocol (``ready`` as above).
 START, STARTED, DIRTY, INTERRUPT, REAP, REAPED = "start", "started", "dirty", "interrupt", "reap", "reaped"
 CONTROL: dict[str, str] = {

@@ -103,8 +103,8 @@ TABLE: dict[str, Limit] = {
     "send_s": Limit(10, "s", "host", "sending one message to a student's process"),
     "cpu_extra_s": Limit(10, "s", "student_runner", "CPU time of a student's process beyond the notebook's wall time"),
     "cpu_kill_s": Limit(5, "s", "limits", "from SIGXCPU at the CPU limit to SIGKILL"),
-    "sandbox_start_s": Limit(300, "s", "sandbox", "a zygote (student's or trusted) getting ready"),
-    "sandbox_reply_s": Limit(30, "s", "sandbox", "the student zygote's answer to start and reap"),
+    "sandbox_start_s": Limit(300, "s", "zygotes", "a zygote (student's or trusted) getting ready"),
+    "sandbox_reply_s": Limit(30, "s", "zygotes", "the student zygote's answer to start and reap"),
     "probe_s": Limit(20, "s", "sandbox", "trying bubblewrap out"),
     "image_probe_s": Limit(30, "s", "sandbox", "looking the Podman image up"),
     # -- the student's process

@@ -1,14 +1,13 @@
 """The student's process: runs a student's notebook code in the sandbox, and nothing else.
 
-Started by the host (``autograde/sandbox.py``) once per grading worker, inside the sandbox, as
-``python student_runner.py``. It imports torch and the course helpers once (the *zygote*), then
-for every student receives, over its control socket (``--fd N``), a **new** socket made for that student
-alone, forks a child for it and closes its copy. The child (:func:`serve`) confines itself
-(``limits.confine``: no new processes, no network, rlimits, not dumpable), then answers the host's
-messages on its own socket only (``wire.py``): ``run`` a cell, ``get`` a name, ``op`` on an
-object (call it, read an attribute, ...). It never sees a test cell, a hidden test, a reference
-value or another student's anything, and nothing it sends is a verdict: its answers are plain
-values that the trusted test runner checks.
+Started by the host (``autograde/zygotes.py``, its command line from ``sandbox.py``) once per grading
+worker, inside the sandbox, as ``python student_runner.py``. It imports torch and the course helpers once
+(the *zygote*), then for every student receives, over its control socket (``--fd N``), a **new** socket made
+for that student alone, forks a child for it and closes its copy. The child (:func:`serve`) confines itself
+(``limits.confine``: no new processes, no network, rlimits, not dumpable), then answers the host's messages
+on its own socket only (``wire.py``): ``run`` a cell, ``get`` a name, ``op`` on an object (call it, read an
+attribute, ...). It never sees a test cell, a hidden test, a reference value or another student's anything,
+and nothing it sends is a verdict: its answers are plain values that the trusted test runner checks.
 
 Control messages (host -> zygote, one JSON line each on the control socket; the student's socket rides along
 with ``start`` as SCM_RIGHTS) are registered in ``messages.CONTROL``; a dirty sandbox ends (``dirty``, or
@@ -33,6 +32,7 @@ if HERE not in sys.path:
 import limits as _limits  # noqa: E402
 import scratch  # noqa: E402
 import wire  # noqa: E402
+from answers import apply, figures, plain, short, short_repr, type_name  # noqa: E402
 from messages import BYE, FORMULA, GET, INTERRUPT, OP, REAP, RUN, START  # noqa: E402
 from rules import LIMIT, LIMITS  # noqa: E402
 
@@ -60,7 +60,6 @@ PRELOAD = (
     "torchinfo",
 )
 MAX_OUTPUT = LIMIT["stream_kchars"] * 1024  # characters of text output kept per cell
-MAX_IMAGE = LIMIT["image_kb"] * 1024  # bytes of one PNG kept
 
 
 # --------------------------------------------------------------------------------------- zygote
@@ -233,10 +232,10 @@ def serve(sock: socket.socket, start: dict) -> None:
 
     def keep(x):
         objs[id(x)] = x
-        return ["h", id(x), _type_name(x)]
+        return ["h", id(x), type_name(x)]
 
     def reply(value) -> None:
-        data, blobs = wire.encode(_plain(value), handle=keep)
+        data, blobs = wire.encode(plain(value), handle=keep)
         wire.send(sock, {"m": "value", "v": data}, blobs)
 
     if note:
@@ -270,12 +269,12 @@ def serve(sock: socket.socket, start: dict) -> None:
                     msg.get("kwargs", ["d", []]), blobs, handle=lambda i, _: objs[i], allow_pickle=True
                 )
                 target = objs[msg["target"]] if isinstance(msg.get("target"), int) else None
-                reply(_op(str(msg["op"]), target, args, kwargs, msg.get("name")))
+                reply(apply(str(msg["op"]), target, args, kwargs, msg.get("name")))
                 continue
             raise wire.WireError(f"unknown message {m!r}")
         except BaseException as e:  # student code raised
             try:
-                wire.send(sock, {"m": "error", "ename": type(e).__name__, "evalue": _short(e)})
+                wire.send(sock, {"m": "error", "ename": type(e).__name__, "evalue": short(e)})
             except Exception:
                 return
         finally:
@@ -313,101 +312,17 @@ def _run_cell(src: str, name: str, ns: dict, out, err) -> tuple[list, str | None
                         "output_type": "execute_result",
                         "execution_count": None,
                         "metadata": {},
-                        "data": {"text/plain": _short_repr(value, LIMIT["result_chars"])},
+                        "data": {"text/plain": short_repr(value, LIMIT["result_chars"])},
                     }
                 ]
     except BaseException as e:
         tb = traceback.format_exception(type(e), e, e.__traceback__)
         tb = [line for line in tb if "student_runner.py" not in line][-LIMIT["traceback_lines"] :]
-        error = {"output_type": "error", "ename": type(e).__name__, "evalue": _short(e), "traceback": tb}
-    outputs = out.take() + err.take() + _figures() + result
+        error = {"output_type": "error", "ename": type(e).__name__, "evalue": short(e), "traceback": tb}
+    outputs = out.take() + err.take() + figures() + result
     if error:
         outputs.append(error)
     return outputs, (f"{error['ename']}: {error['evalue']}" if error else None)
-
-
-def _figures() -> list[dict]:
-    """PNGs of the matplotlib figures a cell left open (as Jupyter's inline backend shows them)."""
-    plt = sys.modules.get("matplotlib.pyplot")
-    if plt is None:
-        return []
-    outs = []
-    try:
-        import base64
-        import io
-
-        for num in plt.get_fignums()[: LIMIT["figures"]]:
-            buf = io.BytesIO()
-            plt.figure(num).savefig(buf, format="png", dpi=60)
-            data = buf.getvalue()
-            if len(data) <= MAX_IMAGE:
-                outs.append(
-                    {
-                        "output_type": "display_data",
-                        "metadata": {},
-                        "data": {"image/png": base64.b64encode(data).decode(), "text/plain": "<Figure>"},
-                    }
-                )
-        plt.close("all")
-    except Exception:
-        pass
-    return outs
-
-
-def _op(op: str, target, args, kwargs, name):
-    if op == "call":
-        return target(*args, **kwargs)
-    if op == "getattr":
-        return getattr(target, str(name))
-    if op == "getitem":
-        return target[args[0]]
-    if op == "len":
-        return len(target)
-    if op == "iter":
-        return list(_take(iter(target)))
-    if op == "call_many":  # course_utils.checks.call_many: many cases in one message
-        return [target(*a, **k) for a, k in args[0]]
-    if op == "call_here":  # a library function (ResNet) given the student's objects
-        return args[0](*args[1:], **kwargs)
-    if op == "repr":
-        return _short_repr(target, LIMIT["repr_chars"])
-    raise ValueError(f"unknown operation {op!r}")
-
-
-def _take(it, n: int = LIMIT["iter_items"]):
-    for i, x in enumerate(it):
-        if i >= n:
-            raise ValueError(f"more than {n} items")
-        yield x
-
-
-def _plain(x):
-    """Generators and iterators are sent as lists (``model.parameters()``); the rest as it is
-    (``wire`` turns subclasses such as a state_dict's OrderedDict into exact built-ins)."""
-    import types
-
-    if isinstance(x, (types.GeneratorType, map, filter, zip, enumerate, reversed)):
-        return list(_take(x))
-    return x
-
-
-def _type_name(x) -> str:
-    t = type(x)
-    return f"{getattr(t, '__module__', '?')}.{getattr(t, '__qualname__', '?')}"[: LIMIT["type_chars"]]
-
-
-def _short(e: BaseException) -> str:
-    try:
-        return str(e)[: LIMIT["message_chars"]]
-    except Exception:
-        return "(unprintable message)"
-
-
-def _short_repr(x, n: int) -> str:
-    try:
-        return repr(x)[:n]
-    except Exception:
-        return f"<{type(x).__name__}>"
 
 
 # --------------------------------------------------------------------------------------- formula
@@ -436,7 +351,7 @@ def formula() -> None:
             data, out = wire.encode(result)
             wire.send(sock, {"m": "value", "v": data}, out)
         except BaseException as e:
-            wire.send(sock, {"m": "error", "ename": type(e).__name__, "evalue": _short(e)})
+            wire.send(sock, {"m": "error", "ename": type(e).__name__, "evalue": short(e)})
 
 
 def _fd() -> int:

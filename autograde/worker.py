@@ -18,7 +18,7 @@ from autograde import host, report
 from autograde.collect import Submission
 from autograde.job import REPO, Assignment, build_job
 from autograde.report import Result
-from autograde.sandbox import StudentZygote, TrustedZygote
+from autograde.zygotes import StudentZygote, TrustedZygote
 
 _passed: set[str] = set()  # batch keys whose canary passed in this process
 

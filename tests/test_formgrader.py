@@ -30,9 +30,9 @@ import pytest
 from autograde.mock_submissions import filled, load
 from course_utils.nbcells import cell_kind, cell_source
 from harness import REPO, deserved, make
-from test_browser import CHROMIUM, CHROMIUM_ARGS, TOKEN, Lab, _why_skip
+from labdriver import CHROMIUM, CHROMIUM_ARGS, TOKEN, Lab, why_skip
 
-pytestmark = pytest.mark.skipif(_why_skip() is not None, reason=_why_skip() or "")
+pytestmark = pytest.mark.skipif(why_skip() is not None, reason=why_skip() or "")
 
 A = "04_hw1_layer_sizes"
 WRITTEN = "resnet_table_why"

@@ -26,10 +26,10 @@ import pytest
 
 from autograde.mock_submissions import filled, load
 from harness import make
-from test_browser import CHROMIUM, CHROMIUM_ARGS, TOKEN, Lab, _why_skip
+from labdriver import CHROMIUM, CHROMIUM_ARGS, TOKEN, Lab, why_skip
 from test_formgrader import ANSWER, WRITTEN, _submission_id
 
-pytestmark = pytest.mark.skipif(_why_skip() is not None, reason=_why_skip() or "")
+pytestmark = pytest.mark.skipif(why_skip() is not None, reason=why_skip() or "")
 
 A = "04_hw1_layer_sizes"
 MARK = "marker 5150"
@@ -100,8 +100,8 @@ def payloads(url: str) -> tuple[str, dict, str]:
     code = (
         "import sys\n"
         "for _m in list(sys.modules.values()):\n"
-        "    if hasattr(_m, '_figures') and hasattr(_m, '_run_cell'):\n"
-        f"        _m._figures = lambda: [{{'output_type': 'display_data', 'metadata': {{}}, 'data': {bundle!r}}}]\n"
+        "    if hasattr(_m, 'figures') and hasattr(_m, '_run_cell'):\n"
+        f"        _m.figures = lambda: [{{'output_type': 'display_data', 'metadata': {{}}, 'data': {bundle!r}}}]\n"
         "print('patched')"
     )
     return md, attachments, code

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -92,11 +93,11 @@ DISPATCHERS = {
     "ipython": "_g = get_ipython.__getattr__.__globals__\n",
     "gc": (
         "import gc\n_g = next(f.__globals__ for f in gc.get_objects()\n"
-        "          if getattr(f, '__name__', None) == '_op' and '_plain' in getattr(f, '__globals__', {}))\n"
+        "          if getattr(f, '__name__', None) == 'serve' and 'apply' in getattr(f, '__globals__', {}))\n"
     ),
 }
 FAKE_OP = """
-_real_op = _g["_op"]
+_real_op = _g["apply"]
 class _Empty:
     def __iter__(self):
         return iter(())
@@ -106,7 +107,7 @@ def _fake_op(op, target, args, kwargs, name):
     if op != "call_many":
         return _real_op(op, target, args, kwargs, name)
     return {answer}
-_g["_op"] = _fake_op
+_g["apply"] = _fake_op
 """
 SYS_MODULES = """
 import sys
@@ -288,10 +289,41 @@ def test_checks_and_assert_close_count():
 
     ns = {"__builtins__": counting.test_builtins(), "torch": torch, "check_equal": checks.check_equal}
     assert _run("torch.testing.assert_close(torch.ones(2), torch.ones(2))", dict(ns))["passed"] is True
-    assert _run("check_equal(3, 3)", dict(ns))["passed"] is True
-    assert _run("from course_utils.checks import check_close\ncheck_close(torch.ones(1), torch.ones(1))", dict(ns))[
-        "passed"
+    checks.use_grader(SimpleNamespace(compared=counting.count))  # the hook the trusted runner installs
+    try:
+        assert _run("check_equal(3, 3)", dict(ns))["passed"] is True
+        src = "from course_utils.checks import check_close, check_shape\ncheck_{}"
+        assert _run(src.format("close(torch.ones(1), torch.ones(1))"), dict(ns))["passed"]
+        assert _run(src.format("shape(torch.ones(1), (1,))"), dict(ns))["passed"]
+    finally:
+        checks.use_grader(None)
+    assert "compared nothing" in _run("check_equal(3, 3)", dict(ns))["message"]  # no hook: nothing counted
+
+
+def test_the_helpers_hand_their_arguments_to_the_graders_hook():
+    import course_utils.checks as checks
+
+    seen = []
+    hook = SimpleNamespace(
+        formula_only=lambda fn: seen.append(("formula_only", fn)) or "formula",
+        student_side=lambda fn: seen.append(("student_side", fn)) or "student",
+        call_many=lambda fn, calls: seen.append(("call_many", fn, calls)) or ["many"],
+        from_scratch=lambda fn, banned: seen.append(("from_scratch", fn, banned)),
+    )
+    checks.use_grader(hook)
+    try:
+        got = [checks.formula_only(abs), checks.student_side(max), checks.call_many(min, [((1, 2), {})])]
+        checks.from_scratch(abs, ["torch.relu"])
+    finally:
+        checks.use_grader(None)
+    assert got == ["formula", "student", ["many"]]
+    assert seen == [
+        ("formula_only", abs),
+        ("student_side", max),
+        ("call_many", min, [((1, 2), {})]),
+        ("from_scratch", abs, ["torch.relu"]),
     ]
+    assert checks.formula_only(abs) is abs and checks.call_many(min, [((1, 2), {})]) == [1]  # a notebook's
 
 
 def test_zip_in_a_test_pairs_equal_lengths_only():

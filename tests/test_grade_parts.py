@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from autograde import grade as G
-from autograde import reach, sandbox, wire
+from autograde import reach, sandbox, wire, zygotes
 from autograde.mock_submissions import filled, load
 
 REPO = Path(__file__).resolve().parent.parent
@@ -180,7 +180,7 @@ def test_no_sandbox_means_no_grading(monkeypatch):
 
 @pytest.mark.skipif(not sandbox.have_bwrap(), reason="bubblewrap cannot run here (make test installs it with apt-get)")
 def test_formula_process_cannot_import_torch():
-    proc, sock = sandbox.formula_process("bwrap", sandbox.default_limits(), Path("/dev/null"))
+    proc, sock = zygotes.formula_process("bwrap", sandbox.default_limits(), Path("/dev/null"))
     try:
         sock.settimeout(30)
         src = (

@@ -52,7 +52,7 @@ def test_every_constant_names_its_message():
 def _sent_names() -> dict[str, str]:
     found = {}
     for path in sorted((ROOT / "autograde").glob("*.py")):
-        if path.name == "sandbox.py":  # the zygote's control lines (start, reap, ...) are not wire frames
+        if path.name == "zygotes.py":  # the zygote's control lines (start, reap, ...) are not wire frames
             continue
         for n, line in enumerate(path.read_text().splitlines(), 1):
             if "ctl." in line:  # student_runner's side of the same control lines

@@ -19,9 +19,9 @@ import pytest
 from autograde import publish
 from course_utils.nbcells import grade_id
 from harness import SOLUTIONS
-from test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Lab, _why_skip, kernel_idle, open_lab, run_all
+from labdriver import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Lab, kernel_idle, open_lab, run_all, why_skip
 
-pytestmark = pytest.mark.skipif(_why_skip() is not None, reason=_why_skip() or "")
+pytestmark = pytest.mark.skipif(why_skip() is not None, reason=why_skip() or "")
 
 A = "01_hw0_warmup"
 SOLVED = ("sigmoid_impl", "softmax_impl", "cross_entropy_impl")  # on disk before the journey starts
