@@ -261,12 +261,16 @@ def _fan_out(client, spec: Spec, subs: list[Submission], record) -> list[Result]
         except FATAL:
             raise
         except Exception as e:  # its workers lost again and again: this student alone
-            res = Result(s.student, s.origin, notes=list(s.notes), problem=f"grader error on the cluster: {e!r}")
-            res.scores = {g: 0.0 for g in spec.a.tests}
+            res = Result(
+                s.student,
+                s.origin,
+                scores=dict.fromkeys(spec.a.tests, 0.0),
+                notes=s.notes,
+                problem=f"grader error on the cluster: {e!r}",
+            )
         f.release()
         if s.student not in done:  # each student written once
-            done[s.student] = res
-            record(s, res)
+            done[s.student] = record(s, res)
         submit_more()
     return list(done.values())
 

@@ -30,6 +30,7 @@ import queue
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from autograde import report
@@ -42,7 +43,16 @@ from autograde.report import Result
 from autograde.roster import Roster, name_in_gradebook
 from autograde.rules import LIMITS
 from autograde.sandbox import SandboxUnavailable, choose_backend
-from autograde.worker import CanaryFailed, ClusterUnavailable, Worker, batch_key, canary, trusted_environment
+from autograde.worker import (
+    CanaryFailed,
+    ClusterUnavailable,
+    Worker,
+    batch_key,
+    canary,
+    give_back,
+    take_workers,
+    trusted_environment,
+)
 
 BACKEND_TEXT = {
     "bwrap": "bubblewrap (no network, private /tmp, read-only system)",
@@ -105,7 +115,7 @@ def grade(
             n_workers = max(1, min(workers or os.cpu_count() or 1, max(1, len(subs))))
             how = BACKEND_TEXT[backend]
             say(f"Grading {assignment}: {len(subs)} submission(s), {n_workers} worker(s), sandbox: {how}")
-            pool = [Worker(backend, lim, a, out / "grade-sandbox.log", tenv) for _ in range(n_workers)]
+            pool = take_workers(n_workers, backend, lim, a, out / "grade-sandbox.log", tenv)
             key = batch_key(a, backend, lim, str(data) if data else None, synthetic_heldout) if run_canary else None
             results = _grade_here(pool, subs, a, key, record)
     finally:
@@ -144,14 +154,18 @@ def _only(subs: list[Submission], students: list[str] | None, say) -> list[Submi
 
 
 def _grade_here(pool: list[Worker], subs: list[Submission], a: Assignment, key: str | None, record) -> list[Result]:
-    """Grade on this machine: the canary (unless ``key`` is None), then the batch on the pool's threads."""
+    """Grade on this machine: the canary (unless ``key`` is None), then the batch on the pool's threads.
+    A finished batch leaves its graders warm for the next (``worker.give_back``); a failed one stops them."""
     try:
         if key is not None:
             canary(pool[0], a, key)
-        return _run(pool, subs, record)
-    finally:
+        results = _run(pool, subs, record)
+    except BaseException:
         for w in pool:
             w.stop()
+        raise
+    give_back(pool)
+    return results
 
 
 def _run(pool: list[Worker], subs: list[Submission], record) -> list[Result]:
@@ -174,8 +188,7 @@ def _run(pool: list[Worker], subs: list[Submission], record) -> list[Result]:
     results: list[Result] = []
     while len(results) < len(subs):
         s, res = done.get()
-        record(s, res)
-        results.append(res)
+        results.append(record(s, res))
     for th in threads:
         th.join()
     return results
@@ -183,23 +196,25 @@ def _run(pool: list[Worker], subs: list[Submission], record) -> list[Result]:
 
 def _record(
     s: Submission, res: Result, a: Assignment, out: Path, db_url: str, submissions: Path, say, late: Late
-) -> None:
-    """Write one student's results: the only writer of the gradebook and the output folders."""
+) -> Result:
+    """Write one student's results: the only writer of the gradebook and the output folders. Returns
+    ``res`` with what writing added (hand-in time, final grade, late note)."""
     try:
         for d in ("submitted", "autograded", "feedback"):
             (out / d).mkdir(exist_ok=True)
-        late.apply(s, res)
-        res.unanswered = report.unanswered(s.nb, a, res.problem)
-        _write_student(s, res, a, out, db_url, submissions, late)
-        late.note(res)
+        res = late.apply(s, res)
+        res = replace(res, unanswered=report.unanswered(s.nb, a, res.problem))
+        res = late.note(_write_student(s, res, a, out, db_url, submissions, late))
     except Exception as exc:  # a student's outputs fail alone
-        res.problem = res.problem or f"could not write this student's results ({type(exc).__name__}: {exc})"
+        why = f"could not write this student's results ({type(exc).__name__}: {exc})"
+        res = replace(res, problem=res.problem or why)
     s.discard()
     say(
         f"  {res.student:<20} {res.total:g}/{a.auto_points:g}"
         f"{'  FAILED: ' + res.problem if res.problem else ''}"
         f"{'  (' + '; '.join(res.notes) + ')' if res.notes else ''}  [{res.seconds:.1f} s]"
     )
+    return res
 
 
 _write_student = report.write_student  # one student's outputs (benchmarks/grade_throughput.py times it)

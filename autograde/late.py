@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -86,20 +86,23 @@ def submitted_at(origin: Path) -> datetime:
 
 
 class Late:
-    """The deadline, each student's extension and the policy: sets a result's hand-in time and extension
-    (``res.extension``: the roster's, or None to keep the gradebook's). The lateness and the penalty come
-    from the gradebook (``final.settle``), so a later hand grade or a changed deadline counts."""
+    """The deadline, each student's extension and the policy: a result's hand-in time and extension
+    (the roster's, or None to keep the gradebook's). The lateness and the penalty come from the
+    gradebook (``final.settle``), so a later hand grade or a changed deadline counts."""
 
     def __init__(self, due, policy: LatePolicy, people: Roster | None):
         self.due, self.policy, self.people = due, policy, people
 
-    def apply(self, s: Submission, res: Result) -> None:
-        if s.path is not None and s.path.exists():
-            res.submitted = submitted_at(s.path)
+    def apply(self, s: Submission, res: Result) -> Result:
+        """``res`` with its hand-in time and the roster's extension."""
+        submitted = submitted_at(s.path) if s.path is not None and s.path.exists() else res.submitted
         person = self.people.by_id.get(res.student) if self.people else None
-        res.extension = timedelta(hours=person.extension_hours) if person else None
+        extension = timedelta(hours=person.extension_hours) if person else None
+        return replace(res, submitted=submitted, extension=extension)
 
-    def note(self, res: Result) -> None:
-        """The note a late submission gets, once its penalty is known."""
-        if res.late_seconds > 0:
-            res.notes.append(f"{res.late_seconds / 3600:.1f} h late ({self.policy.describe()}): -{res.penalty:g}")
+    def note(self, res: Result) -> Result:
+        """``res`` with the note a late submission gets, once its penalty is known."""
+        if res.late_seconds <= 0:
+            return res
+        note = f"{res.late_seconds / 3600:.1f} h late ({self.policy.describe()}): -{res.penalty:g}"
+        return replace(res, notes=(*res.notes, note))

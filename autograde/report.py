@@ -6,9 +6,12 @@ Everything here runs in the host and reads only the trusted runner's verdicts (`
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass, field
-from datetime import UTC
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from autograde import inert
 from autograde.job import Assignment, Job
@@ -16,25 +19,40 @@ from autograde.rules import LIMIT
 from autograde.sheets import number_or_text, text_cell, write_rows
 from course_utils.nbcells import cell_checksum, cell_source, grade_id, nbgrader_meta, visible_part
 
+if TYPE_CHECKING:
+    from autograde.final import FinalGrade
+    from autograde.host import Outcome
 
-@dataclass
+
+@dataclass(frozen=True)
 class Result:
+    """One student's grading result, built once (``worker.Worker.grade``, from the trusted runner's
+    verdicts: :func:`verdicts`) and never changed: the steps after it (lateness, the gradebook) each
+    return a new one (``dataclasses.replace``). Its tables are read-only views."""
+
     student: str
     origin: str
-    scores: dict[str, float] = field(default_factory=dict)  # grade_id -> points scored
-    messages: dict[str, str] = field(default_factory=dict)  # grade_id -> why it failed
-    hidden: dict[str, bool] = field(default_factory=dict)  # grade_id -> failed in the hidden tests
-    notes: list[str] = field(default_factory=list)
+    scores: Mapping[str, float] = field(default_factory=dict)  # grade_id -> points scored
+    messages: Mapping[str, str] = field(default_factory=dict)  # grade_id -> why it failed
+    hidden: Mapping[str, bool] = field(default_factory=dict)  # grade_id -> failed in the hidden tests
+    notes: tuple[str, ...] = ()
     problem: str | None = None
     seconds: float = 0.0
     job: Job | None = None
-    outcome: object = None
-    late_seconds: float = 0.0
-    penalty: float = 0.0  # late penalty, in points (final.settle: of autograded + manual)
-    submitted: object = None  # when it was handed in (datetime)
-    extension: object = None  # the roster's extension (timedelta); None keeps the gradebook's
-    grade: object = None  # final.FinalGrade, from the gradebook once written
-    unanswered: dict[str, str] = field(default_factory=dict)  # written grade_id -> why it scores 0
+    outcome: Outcome | None = None
+    submitted: datetime | None = None  # when it was handed in
+    extension: timedelta | None = None  # the roster's extension; None keeps the gradebook's
+    grade: FinalGrade | None = None  # from the gradebook once written (final.settle)
+    unanswered: Mapping[str, str] = field(default_factory=dict)  # written grade_id -> why it scores 0
+
+    def __post_init__(self):
+        for name in ("scores", "messages", "hidden", "unanswered"):
+            object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
+        object.__setattr__(self, "notes", tuple(self.notes))
+
+    def __reduce__(self):  # to a Dask client and back: plain tables, frozen again on arrival
+        plain = {f.name: getattr(self, f.name) for f in fields(self)}
+        return _rebuild, ({k: dict(v) if isinstance(v, MappingProxyType) else v for k, v in plain.items()},)
 
     @property
     def total(self) -> float:
@@ -45,37 +63,54 @@ class Result:
         return self.grade.manual if self.grade is not None else 0.0
 
     @property
+    def penalty(self) -> float:
+        """The late penalty in points (``final.settle``: of autograded + manual); 0 until written."""
+        return self.grade.penalty if self.grade is not None else 0.0
+
+    @property
+    def late_seconds(self) -> float:
+        return self.grade.seconds_late if self.grade is not None else 0.0
+
+    @property
     def final(self) -> float:
         """The final grade (``final.FinalGrade.final``) once written, else autograded - penalty."""
         return self.grade.final if self.grade is not None else max(0.0, self.total - self.penalty)
 
 
-def score(res: Result, a: Assignment) -> None:
-    """Fill ``res.scores`` from the trusted runner's verdicts (nothing else counts)."""
-    out = res.outcome
-    verdicts = out.verdicts if out is not None else {}
-    for k, cell in enumerate(res.job.cells if res.job else []):
+def _rebuild(values: dict) -> Result:
+    return Result(**values)
+
+
+def verdicts(job: Job | None, out: Outcome | None, a: Assignment) -> dict:
+    """The scores, messages and notes of one student from the trusted runner's verdicts (nothing else
+    counts): the fields of a :class:`Result`.
+
+    Example:
+        >>> # Result(student, origin, **verdicts(job, outcome, a))
+    """
+    given = out.verdicts if out is not None else {}
+    scores, messages, hidden, notes = dict.fromkeys(a.tests, 0.0), {}, {}, []
+    for k, cell in enumerate(job.cells if job else []):
         if cell["kind"] != "test":
             continue
         gid = cell["grade_id"]
-        v = verdicts.get(k)
+        v = given.get(k)
         if v is not None and v.get("passed") is True:
-            res.scores[gid] = a.cells[gid].points
+            scores[gid] = a.cells[gid].points
             continue
-        res.scores[gid] = 0.0
+        scores[gid] = 0.0
         if v is not None:
-            res.messages[gid] = str(v.get("message", "failed"))[: LIMIT["message_chars"]]
-            res.hidden[gid] = v.get("hidden") is True
+            messages[gid] = str(v.get("message", "failed"))[: LIMIT["message_chars"]]
+            hidden[gid] = v.get("hidden") is True
         else:
             stopped = out.stopped if out is not None and out.stopped else "the notebook stopped before this test"
-            res.messages[gid] = f"not run: {stopped}"
+            messages[gid] = f"not run: {stopped}"
     if out is not None and out.stopped:
         where = f" at cell {out.stopped_at + 1}" if out.stopped_at is not None else ""
-        res.notes.append(f"stopped{where}: {out.stopped}")
+        notes.append(f"stopped{where}: {out.stopped}")
     if out is not None:
-        res.notes += out.notes
-    for gid in a.tests:
-        res.scores.setdefault(gid, 0.0)
+        notes += out.notes
+    return dict(scores=scores, messages=messages, hidden=hidden, notes=notes)
 
 
 def unanswered(nb: dict | None, a: Assignment, problem: str | None = None) -> dict[str, str]:
@@ -105,7 +140,7 @@ def unanswered(nb: dict | None, a: Assignment, problem: str | None = None) -> di
 def write_gradebook(db_url: str, a: Assignment, res: Result, deadline=None, policy=None, graded: bool = True):
     """Write one student's autograded scores, hand-in time, deadline and extension into nbgrader's
     gradebook (manual scores entered in formgrader stay), then the final grade (``final.settle``: the
-    late penalty of ``policy`` taken from autograded + manual); set and return ``res.grade``.
+    late penalty of ``policy`` taken from autograded + manual), returned (``final.FinalGrade``).
     ``graded``: formgrader will show it (its autograded notebook is written)."""
     import warnings
 
@@ -136,19 +171,19 @@ def write_gradebook(db_url: str, a: Assignment, res: Result, deadline=None, poli
             g.needs_manual_grade = g.manual_score is None and not why
             gb.find_comment(gid, nb_id, a.name, res.student).auto_comment = why
         gb.db.commit()
-        res.grade = settle(sub, policy, graded)
-        res.penalty, res.late_seconds = res.grade.penalty, res.grade.seconds_late
+        grade = settle(sub, policy, graded)
         gb.db.commit()
-    return res.grade
+    return grade
 
 
-def write_student(s, res: Result, a: Assignment, out: Path, db_url: str, submissions: Path, late) -> None:
+def write_student(s, res: Result, a: Assignment, out: Path, db_url: str, submissions: Path, late) -> Result:
     """Write one student's results (``collect.Submission`` ``s``, graded as ``res``; ``late``: a
     ``late.Late``): the gradebook, the notebooks as handed in and as graded, the feedback page. Once a TA
-    gave a hand score or comment the page is nbgrader's (``export.feedback``), with them, never one without."""
+    gave a hand score or comment the page is nbgrader's (``export.feedback``), with them, never one without.
+    Returns ``res`` with its final grade."""
     import json
 
-    write_gradebook(db_url, a, res, late.due, late.policy, graded=s.nb is not None)
+    res = replace(res, grade=write_gradebook(db_url, a, res, late.due, late.policy, graded=s.nb is not None))
     if s.nb is not None:
         for d, nb in (("submitted", s.nb), ("autograded", autograded_notebook(s.nb, a, res))):
             if d == "submitted" and (out / d).resolve() == Path(submissions).resolve():
@@ -160,10 +195,11 @@ def write_student(s, res: Result, a: Assignment, out: Path, db_url: str, submiss
         from autograde.export import feedback
 
         feedback(out, a.name, db_url, [res.student], zips=False)
-        return
+        return res
     fb = out / "feedback" / res.student / a.name
     fb.mkdir(parents=True, exist_ok=True)
     (fb / (Path(a.notebook).stem + ".html")).write_text(feedback_html(a, res))
+    return res
 
 
 def autograded_notebook(nb: dict | None, a: Assignment, res: Result) -> dict:
@@ -350,7 +386,7 @@ def write_csv(
         rows[text_cell(r.student)] = (
             [r.student, a.name, r.total, a.auto_points, r.manual, *late, status]
             + [float(r.scores.get(g, 0)) for g in tests]
-            + ["; ".join(([r.problem] if r.problem else []) + r.notes)]
+            + ["; ".join(([r.problem] if r.problem else []) + list(r.notes))]
         )
     for student, g in (finals or {}).items():
         row = rows.get(text_cell(student))

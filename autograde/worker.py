@@ -6,11 +6,13 @@ one per Dask worker; both key a batch with :func:`batch_key`.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import hashlib
 import os
 import pickle
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -56,34 +58,77 @@ class Worker:
         self.trusted = TrustedZygote(log, trusted_env, lim["trusted_memory_mb"])
 
     def grade(self, sub: Submission) -> Result:
+        """Grade one submission; its :class:`Result` is built once, here, from the trusted runner's verdicts."""
         t = time.monotonic()
-        res = Result(sub.student, sub.origin, notes=list(sub.notes), problem=sub.problem)
+        job = outcome = None
+        problem, notes = sub.problem, list(sub.notes)
         try:
             if sub.nb is not None and not sub.problem:
-                res.job = build_job(sub.nb, self.a)
-                res.notes += res.job.notes
+                job = build_job(sub.nb, self.a)
+                notes += job.notes
                 if not self.trusted.alive():
                     self.trusted.start()
                 if sub.files is None:  # the folder of its files is the test runner's work folder
                     sub.files = Path(tempfile.mkdtemp(prefix="course-files-"))
-                res.outcome = host.run_job(
-                    res.job, self.student, self.trusted, self.lim, self.a.prelude, sub.files, self.log
-                )
-                if res.outcome.trusted_error:
-                    res.problem = f"grader error: {res.outcome.trusted_error}"
-                report.score(res, self.a)
+                outcome = host.run_job(job, self.student, self.trusted, self.lim, self.a.prelude, sub.files, self.log)
+                if outcome.trusted_error:
+                    problem = f"grader error: {outcome.trusted_error}"
         except Exception as exc:  # this student fails alone
-            res.problem = f"grader error: {type(exc).__name__}: {exc}"
+            problem, outcome = f"grader error: {type(exc).__name__}: {exc}", None
             self.student.stop()
             self.trusted.stop()
-        for g in self.a.tests:
-            res.scores.setdefault(g, 0.0)
-        res.seconds = time.monotonic() - t
-        return res
+        got = report.verdicts(job, outcome, self.a)
+        got["notes"] = notes + got["notes"]
+        return Result(
+            sub.student, sub.origin, **got, problem=problem, seconds=time.monotonic() - t, job=job, outcome=outcome
+        )
 
     def stop(self) -> None:
         self.student.stop()
         self.trusted.stop()
+
+    def sandbox_key(self) -> tuple:
+        """What its zygotes were started with: graders with the same key can grade any batch."""
+        return _sandbox_key(self.student.backend, self.lim, self.trusted.env or {})
+
+
+# Warm graders between batches of one process (a TA's notebook grading twice, a test run): a zygote
+# never runs student code (each student gets a fresh child, its limits sent with it), so a later batch
+# whose sandboxes would be started with the same settings takes them instead of starting new ones.
+_warm_lock = threading.Lock()
+_warm: dict[tuple, list[Worker]] = {}
+
+
+def _sandbox_key(backend: str, lim: dict, env: dict) -> tuple:
+    zygote = tuple(lim[k] for k in ("tmp_mb", "shm_mb", "memory_mb", "trusted_memory_mb"))
+    return backend, zygote, tuple(sorted(env.items()))
+
+
+def take_workers(n: int, backend: str, lim: dict, a: Assignment, log: Path, env: dict) -> list[Worker]:
+    """``n`` graders for a batch of ``a``: warm ones this process kept (:func:`give_back`), else new.
+
+    Example:
+        >>> # pool = take_workers(2, "bwrap", LIMITS, a, out / "grade-sandbox.log", env)
+    """
+    with _warm_lock:
+        idle = _warm.get(_sandbox_key(backend, lim, env), [])
+        pool = [idle.pop() for _ in range(min(n, len(idle)))]
+    for w in pool:  # the zygotes' own output stays in the log of the batch that started them
+        w.a, w.lim, w.log, w.student.lim = a, lim, log, lim
+    return pool + [Worker(backend, lim, a, log, env) for _ in range(n - len(pool))]
+
+
+def give_back(pool: list[Worker]) -> None:
+    """Keep the graders of a finished batch warm for the next one in this process (stopped at exit)."""
+    with _warm_lock:
+        for w in pool:
+            _warm.setdefault(w.sandbox_key(), []).append(w)
+
+
+@atexit.register
+def _stop_warm() -> None:
+    for w in [w for pool in _warm.values() for w in pool]:
+        w.stop()
 
 
 def canary(worker: Worker, a: Assignment, key: str | None = None) -> None:

@@ -90,8 +90,9 @@ def on_dask(assignment: str, subs: Path, tmp: Path, n_workers: int) -> dict:
 
     def timed_write(*args, **kw):
         t = time.perf_counter()
-        write(*args, **kw)
+        res = write(*args, **kw)
         writing.append(time.perf_counter() - t)
+        return res
 
     G._write_student = timed_write
     try:

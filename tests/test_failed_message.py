@@ -17,8 +17,8 @@ def test_failed_message_is_in_nbconvert_html():
     meta = {"nbgrader": {"grade": True, "grade_id": "size_tests", "points": 3, "schema_version": 3}}
     nb = {"cells": [{"cell_type": "code", "metadata": meta, "source": test.source, "outputs": []}], "metadata": {}}
     a = Assignment("hw", "hw.ipynb", nb, nb, {"size_tests": test}, ["size_tests"], "")
-    res = Result("ann", "ann.ipynb", scores={"size_tests": 0.0}, messages={"size_tests": MSG})
-    res.job = Job([{"kind": "test", "grade_id": "size_tests", "nb": 0, "src": test.source}])
+    job = Job([{"kind": "test", "grade_id": "size_tests", "nb": 0, "src": test.source}])
+    res = Result("ann", "ann.ipynb", scores={"size_tests": 0.0}, messages={"size_tests": MSG}, job=job)
     graded = autograded_notebook(nb, a, res)
     graded.setdefault("nbformat", 4)
     graded.setdefault("nbformat_minor", 5)
@@ -36,8 +36,7 @@ def test_cells_that_ran_have_execution_counts():
     test_cell = {"cell_type": "code", "metadata": meta, "source": test.source, "outputs": []}
     nb = {"cells": [code[0], test_cell, code[1], code[2]], "metadata": {}}
     a = Assignment("hw", "hw.ipynb", nb, nb, {"size_tests": test}, ["size_tests"], "")
-    res = Result("ann", "ann.ipynb", scores={"size_tests": 3.0}, messages={})
-    res.job = Job(
+    job = Job(
         [
             {"kind": "student", "nb": 0, "src": "x0 = 0"},
             {"kind": "test", "grade_id": "size_tests", "nb": 1, "src": test.source},
@@ -45,8 +44,9 @@ def test_cells_that_ran_have_execution_counts():
             {"kind": "student", "nb": 3, "src": "x2 = 2"},
         ]
     )
-    res.outcome = Outcome()
-    res.outcome.outputs = {0: [], 2: []}  # the last cell never ran (the notebook's time was up)
+    outcome = Outcome()
+    outcome.outputs = {0: [], 2: []}  # the last cell never ran (the notebook's time was up)
+    res = Result("ann", "ann.ipynb", scores={"size_tests": 3.0}, messages={}, job=job, outcome=outcome)
     graded = autograded_notebook(nb, a, res)
     counts = [c.get("execution_count") for c in graded["cells"] if c["cell_type"] == "code"]
     assert counts == [1, 2, 3, None], f"execution counts {counts}, expected [1, 2, 3, None]"

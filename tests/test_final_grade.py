@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import dataclasses
 import re
 import shutil
 from datetime import UTC, datetime, timedelta
@@ -80,23 +81,29 @@ def _result(a: Assignment, student: str, hours_late: float, answer: str | None =
     nb = copy.deepcopy(a.release_nb)
     if answer is not None:
         nb["cells"][2]["source"] = answer
-    res = Result(student, f"{student}.ipynb", scores={TEST: 31.0, SIZE: 0.0}, messages={SIZE: MSG})
-    res.job = Job(
+    job = Job(
         [
             {"kind": "test", "grade_id": TEST, "nb": 0, "src": a.cells[TEST].source},
             {"kind": "test", "grade_id": SIZE, "nb": 1, "src": a.cells[SIZE].source},
         ]
     )
-    res.submitted = DUE + timedelta(hours=hours_late)
-    res.unanswered = report.unanswered(nb, a)
+    res = Result(
+        student,
+        f"{student}.ipynb",
+        scores={TEST: 31.0, SIZE: 0.0},
+        messages={SIZE: MSG},
+        job=job,
+        submitted=DUE + timedelta(hours=hours_late),
+        unanswered=report.unanswered(nb, a),
+    )
     return Submission(student, res.origin, nb=nb), res
 
 
 def _write(course, s, res, due=DUE, policy="10%/day", extension=None):
     a, db, out = course
     save_policy(out, a.name, LatePolicy.parse(policy))
-    res.extension = extension
-    report.write_student(s, res, a, out, db, out / "downloads", Late(due, LatePolicy.parse(policy), None))
+    res = dataclasses.replace(res, extension=extension)
+    return report.write_student(s, res, a, out, db, out / "downloads", Late(due, LatePolicy.parse(policy), None))
 
 
 def _hand_grade(db, student, score, comment=None):
@@ -123,7 +130,7 @@ def test_penalty_is_taken_from_autograded_plus_hand_points_and_every_output_agre
     """31 autograded + 2 by hand, 30 h late at 10%/day: two started days, 20% of 33 = 6.6, final 26.4."""
     a, db, out = course
     s, res = _result(a, "ann", hours_late=30)
-    _write(course, s, res)
+    res = _write(course, s, res)
     assert res.penalty == pytest.approx(6.2)  # before the hand grade: 20% of 31
     _hand_grade(db, "ann", 2.0)
     grades = final_grades(db, "hw", out)
@@ -179,8 +186,9 @@ def test_hand_grade_lists_name_only_what_formgrader_shows_and_unreadable_ones_as
     a, db, out = course
     s, res = _result(a, "dee", hours_late=0)  # answered: waits for a hand grade
     _write(course, s, res)
-    bad = Result("eve", "eve.ipynb", scores={TEST: 0.0, SIZE: 0.0}, problem="eve.ipynb is not a valid notebook")
-    bad.unanswered = report.unanswered(None, a, bad.problem)
+    why = "eve.ipynb is not a valid notebook"
+    unanswered = report.unanswered(None, a, why)
+    bad = Result("eve", "eve.ipynb", scores={TEST: 0.0, SIZE: 0.0}, problem=why, unanswered=unanswered)
     _write(course, Submission("eve", "eve.ipynb", problem=bad.problem), bad)
     assert not (out / "autograded" / "eve").exists()  # so formgrader does not list her
     grades = final_grades(db, "hw", out)
@@ -219,3 +227,24 @@ def test_a_regrade_without_a_late_policy_keeps_the_last_one(tmp_path):
     assert keep_policy(tmp_path, "hw", "10%/day").spec() == "10%/day"
     assert keep_policy(tmp_path, "hw", None).penalty(33.0, 30 * 3600) == pytest.approx(6.6)  # kept
     assert keep_policy(tmp_path, "other", None).spec() == "none"
+
+
+def test_a_result_is_built_once_and_writing_it_returns_a_new_one(course):
+    """No step changes a grading result: its fields and tables are read-only, pickling (to and from a
+    Dask worker) keeps it so, and writing the gradebook returns a new result with the final grade."""
+    import pickle
+
+    a, db, out = course
+    s, res = _result(a, "gus", hours_late=30)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        res.problem = "forged"
+    for table in (res.scores, res.messages, res.unanswered):
+        with pytest.raises(TypeError):
+            table[TEST] = 99.0
+    back = pickle.loads(pickle.dumps(res))
+    assert back == res and back.scores == {TEST: 31.0, SIZE: 0.0}
+    with pytest.raises(TypeError):
+        back.scores[TEST] = 99.0
+    written = _write(course, s, res)
+    assert (res.grade, res.penalty) == (None, 0.0)  # the result handed in is unchanged
+    assert written.penalty == pytest.approx(6.2) and written.scores == res.scores

@@ -326,7 +326,7 @@ def test_grading_on_dask_loses_no_student(procs, pg_url, tmp_path, monkeypatch):
     with Client(procs.address, set_as_default=False, security=procs.security) as watch:
 
         def counting_write(db_url, a, res, *args, **kwargs):
-            write(db_url, a, res, *args, **kwargs)
+            grade = write(db_url, a, res, *args, **kwargs)
             written[res.student] = written.get(res.student, 0) + 1
             if sum(written.values()) == KILL_AFTER:  # lose a worker while it grades a student
                 busy = {}
@@ -339,6 +339,7 @@ def test_grading_on_dask_loses_no_student(procs, pg_url, tmp_path, monkeypatch):
                 i = int(watch.scheduler_info()["workers"][addr]["name"][1:])
                 killed.update(addr=addr, tasks=list(busy[addr]), children=_children(procs.workers[i].pid))
                 procs.kill_worker(i)
+            return grade
 
         monkeypatch.setattr(report, "write_gradebook", counting_write)
         t = time.monotonic()

@@ -326,3 +326,28 @@ def test_threads_left_behind_are_stopped_with_their_process(graded):
     assert any("did not stop" in n or "interrupted" in n for n in res.notes), res.notes
     after = json.loads(_printed(graded["a8honest"], "SEEN"))
     assert after["tmp"] == TMP_EXPECTED and after["shm"] == [], after
+
+
+def test_a_later_batch_takes_the_warm_sandbox_and_finds_it_as_the_first_student_did(graded, tmp_path):
+    """A batch leaves its grader warm (``worker.give_back``): the next batch in this process takes that
+    very grader (its trusted runner still running; its sandbox the one the cheats above left, or a new
+    one where the last of them left it dirty), and its honest student sees what the first one saw."""
+    from autograde import worker
+
+    warm = [w for pool in worker._warm.values() for w in pool if w.lim.get("tmp_mb") == LIMITS["tmp_mb"]]
+    assert len(warm) == 1 and warm[0].trusted.alive(), warm
+    pid = warm[0].trusted.proc.pid
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    source, release = load(A)
+    nb = filled(source, release)
+    nb["cells"].insert(
+        0, {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None, "source": REPORT}
+    )
+    (subs / "later.ipynb").write_text(json.dumps(nb))
+    (later,) = G.grade(A, subs, out=tmp_path / "out", workers=1, sandbox="bwrap", quiet=True, limits=LIMITS)
+    assert later.total == 8, (later.messages, later.notes, later.problem)
+    assert warm[0].trusted.proc.pid == pid and warm[0] in worker._warm[warm[0].sandbox_key()]  # taken, given back
+    first, seen = json.loads(_printed(graded["a0honest"], "SEEN")), json.loads(_printed(later, "SEEN"))
+    for key in ("tmp", "shm", "cwd", "here", "home", "path", "env", "fds", "signals", "files", "from_tmp"):
+        assert seen[key] == first[key], (key, seen[key], first[key])
