@@ -7,8 +7,8 @@ The process that runs ``make grade`` (the coordinator) does what it does without
 collects the submissions, runs nbgrader's ``generate_assignment`` and alone writes the gradebook,
 the CSV, feedback and autograded notebooks (``grade._record``), one student at a time. The Dask
 workers (``dask worker``, started from a checkout of the course in its environment) only grade:
-each keeps warm graders (``grade.Worker``: the sandboxed student zygote and the trusted zygote)
-between tasks, in this module's cache, one per thread, keyed by the assignment, sandbox and limits.
+each keeps warm graders (``worker.Worker``: the sandboxed student zygote and the trusted zygote)
+between tasks and batches, one per thread, as any process that grades does (``worker.take_workers``).
 
 What crosses, between trusted processes only (student code runs in the workers' sandboxes): to a
 worker a :class:`Spec` (the trusted ``Assignment``, the sandbox, the limits) and one student's
@@ -23,9 +23,7 @@ the data, stops the batch: nothing more is written. Other code on a worker than 
 
 from __future__ import annotations
 
-import atexit
 import tempfile
-import threading
 import uuid
 import warnings
 from dataclasses import dataclass, field
@@ -43,6 +41,8 @@ from autograde.worker import (
     batch_key,
     canary,
     code_digest,
+    give_back,
+    take_workers,
     trusted_environment,
 )
 
@@ -73,9 +73,6 @@ class Spec:
 
 # ---- the worker's side ---------------------------------------------------------------------------
 
-_lock = threading.Lock()
-_idle: dict[str, list[Worker]] = {}  # spec key -> warm graders not in use
-
 
 def _where() -> str:
     from distributed import get_worker
@@ -84,17 +81,11 @@ def _where() -> str:
 
 
 def _take(spec: Spec) -> Worker:
-    """A warm grader for ``spec``; the first of each spec in this process grades the solution (canary)."""
-    with _lock:
-        if _idle.get(spec.key):
-            return _idle[spec.key].pop()
-        for key in [k for k in _idle if k != spec.key]:  # a new batch: the last one's graders go
-            for old in _idle.pop(key):
-                old.stop()
-        _idle.setdefault(spec.key, [])
+    """A warm grader for ``spec`` (``worker.take_workers``); the first of each spec in this process grades
+    the solution (the canary, checked once per batch key)."""
     try:
         env = trusted_environment(spec.a, Path(spec.data) if spec.data else None, spec.synthetic_heldout)
-        w = Worker(choose_backend(spec.sandbox), spec.limits, spec.a, LOG, env)
+        (w,) = take_workers(1, choose_backend(spec.sandbox), spec.limits, spec.a, LOG, env)
     except (SandboxUnavailable, SystemExit) as e:
         raise ClusterUnavailable(f"worker {_where()} cannot grade: {e}") from None
     if spec.canary:
@@ -106,24 +97,10 @@ def _take(spec: Spec) -> Worker:
     return w
 
 
-def _give_back(spec: Spec, w: Worker) -> None:
-    with _lock:
-        if spec.key in _idle:  # else a newer batch retired this one's graders
-            _idle[spec.key].append(w)
-            return
-    w.stop()
-
-
-@atexit.register
-def _stop_all() -> None:
-    for w in [w for pool in _idle.values() for w in pool]:
-        w.stop()
-
-
 def warm(spec: Spec) -> str:
     """Task: make this worker ready to grade (sandbox, canary); say where and how."""
     w = _take(spec)
-    _give_back(spec, w)
+    give_back([w])
     other = (
         ""
         if code_digest() == spec.code
@@ -145,7 +122,7 @@ def grade_one(spec: Spec, sub: dict) -> Result:
         return w.grade(s)
     finally:
         s.discard()
-        _give_back(spec, w)
+        give_back([w])
 
 
 # ---- the coordinator's side ----------------------------------------------------------------------

@@ -92,16 +92,18 @@ class Worker:
         return _sandbox_key(self.student.backend, self.lim, self.trusted.env or {})
 
 
-# Warm graders between batches of one process (a TA's notebook grading twice, a test run): a zygote
-# never runs student code (each student gets a fresh child, its limits sent with it), so a later batch
-# whose sandboxes would be started with the same settings takes them instead of starting new ones.
+# Warm graders between batches of one process (a TA's notebook grading twice, a test run, a Dask worker):
+# a zygote never runs student code (each student gets a fresh child, its limits sent with it), so a later
+# batch whose sandboxes would be started with the same settings takes them instead of starting new ones.
+# Only the last settings' graders are kept: a batch with other settings stops the idle ones.
 _warm_lock = threading.Lock()
 _warm: dict[tuple, list[Worker]] = {}
 
 
 def _sandbox_key(backend: str, lim: dict, env: dict) -> tuple:
     zygote = tuple(lim[k] for k in ("tmp_mb", "shm_mb", "memory_mb", "trusted_memory_mb"))
-    return backend, zygote, tuple(sorted(env.items()))
+    # pytest names the running test in the environment: it changes nothing the trusted runner does
+    return backend, zygote, tuple(sorted((k, v) for k, v in env.items() if k != "PYTEST_CURRENT_TEST"))
 
 
 def take_workers(n: int, backend: str, lim: dict, a: Assignment, log: Path, env: dict) -> list[Worker]:
@@ -110,9 +112,13 @@ def take_workers(n: int, backend: str, lim: dict, a: Assignment, log: Path, env:
     Example:
         >>> # pool = take_workers(2, "bwrap", LIMITS, a, out / "grade-sandbox.log", env)
     """
+    key = _sandbox_key(backend, lim, env)
     with _warm_lock:
-        idle = _warm.get(_sandbox_key(backend, lim, env), [])
+        retired = [w for k in [k for k in _warm if k != key] for w in _warm.pop(k)]
+        idle = _warm.get(key, [])
         pool = [idle.pop() for _ in range(min(n, len(idle)))]
+    for w in retired:
+        w.stop()
     for w in pool:  # the zygotes' own output stays in the log of the batch that started them
         w.a, w.lim, w.log, w.student.lim = a, lim, log, lim
     return pool + [Worker(backend, lim, a, log, env) for _ in range(n - len(pool))]

@@ -347,7 +347,8 @@ def test_a_later_batch_takes_the_warm_sandbox_and_finds_it_as_the_first_student_
     (subs / "later.ipynb").write_text(json.dumps(nb))
     (later,) = G.grade(A, subs, out=tmp_path / "out", workers=1, sandbox="bwrap", quiet=True, limits=LIMITS)
     assert later.total == 8, (later.messages, later.notes, later.problem)
-    assert warm[0].trusted.proc.pid == pid and warm[0] in worker._warm[warm[0].sandbox_key()]  # taken, given back
+    after = [w for pool in worker._warm.values() for w in pool if w.lim.get("tmp_mb") == LIMITS["tmp_mb"]]
+    assert after == warm and warm[0].trusted.alive() and warm[0].trusted.proc.pid == pid  # taken, given back
     first, seen = json.loads(_printed(graded["a0honest"], "SEEN")), json.loads(_printed(later, "SEEN"))
     for key in ("tmp", "shm", "cwd", "here", "home", "path", "env", "fds", "signals", "files", "from_tmp"):
         assert seen[key] == first[key], (key, seen[key], first[key])
